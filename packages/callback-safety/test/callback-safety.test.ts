@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import type { LookupAddress } from 'node:dns'
+import { blockedAddressReason, checkCallbackUrl, createSafeLookup, parseCallbackUrl, CallbackRefusedError, type CallbackPolicy } from '../src/index.js'
+
+function fakeResolver(table: Record<string, string[]>): NonNullable<CallbackPolicy['lookup']> {
+  return ((host: string, _options: unknown, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => {
+    const addresses = table[host]
+    if (!addresses) callback(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), [])
+    else callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
+  }) as unknown as NonNullable<CallbackPolicy['lookup']>
+}
+
+const strict: CallbackPolicy = {
+  allowPrivate: false,
+  lookup: fakeResolver({
+    'flow.example.com': ['20.50.2.10'],
+    'inward.example.com': ['10.1.2.3'],
+    'mixed.example.com': ['20.50.2.10', '169.254.169.254'],
+    'v6.example.com': ['fd00::1'],
+  }),
+}
+
+describe('blockedAddressReason', () => {
+  it.each([
+    ['127.0.0.1', 'loopback'], ['10.0.0.1', 'private'], ['172.31.255.255', 'private'], ['192.168.1.1', 'private'],
+    ['169.254.169.254', 'link-local'], ['100.64.0.1', 'carrier-grade'], ['0.0.0.0', 'unspecified'],
+    ['::1', 'loopback'], ['::', 'unspecified'], ['fe80::1', 'link-local'], ['fd12:3456::1', 'unique-local'],
+    ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'], ['::ffff:a9fe:a9fe', 'link-local'], ['224.0.0.1', 'multicast'],
+  ])('refuses %s as %s', (address, word) => {
+    expect(blockedAddressReason(address)).toContain(word)
+  })
+
+  it.each(['20.50.2.10', '8.8.8.8', '2603:1030::1', '172.32.0.1'])('allows public %s', (address) => {
+    expect(blockedAddressReason(address)).toBeUndefined()
+  })
+})
+
+describe('parseCallbackUrl', () => {
+  it.each([
+    ['http://flow.example.com/x', 'must use https'],
+    ['ftp://flow.example.com/x', 'must use https'],
+    ['not a url', 'not an absolute URL'],
+    ['https://user:pw@flow.example.com/', 'credentials'],
+    ['https://2130706433/hook', 'loopback'],
+    ['https://0x7f.1/hook', 'loopback'],
+    ['https://0177.0.0.1/hook', 'loopback'],
+    ['https://[::ffff:127.0.0.1]/hook', 'loopback'],
+    ['https://[fd00::1]/hook', 'unique-local'],
+    ['https://169.254.169.254/latest/meta-data', 'link-local'],
+    ['https://localhost:8443/', 'internal host'],
+    [`https://flow.example.com/${'a'.repeat(5000)}`, 'longer than'],
+  ])('refuses %s', (url, message) => {
+    expect(() => parseCallbackUrl(url, strict)).toThrow(message)
+  })
+
+  it('applies the host allow-list', () => {
+    const policy = { ...strict, allowedHosts: ['*.logic.azure.com'] }
+    expect(parseCallbackUrl('https://prod-01.westeurope.logic.azure.com/workflows/1?sig=x', policy).hostname).toBe('prod-01.westeurope.logic.azure.com')
+    expect(() => parseCallbackUrl('https://logic.azure.com.evil.example/x', policy)).toThrow('not in the allowed hosts')
+  })
+
+  it('allows http and loopback when private callbacks are allowed', () => {
+    expect(parseCallbackUrl('http://127.0.0.1:9999/hook', { allowPrivate: true }).port).toBe('9999')
+  })
+})
+
+describe('checkCallbackUrl', () => {
+  it('accepts a name that resolves to public addresses', async () => {
+    await expect(checkCallbackUrl('https://flow.example.com/hook?sig=secret', strict)).resolves.toBeInstanceOf(URL)
+  })
+
+  it.each([
+    ['https://inward.example.com/hook', 'resolves to 10.1.2.3, a private address'],
+    ['https://mixed.example.com/hook', 'resolves to 169.254.169.254'],
+    ['https://v6.example.com/hook', 'unique-local'],
+    ['https://nowhere.example.com/hook', 'does not resolve'],
+  ])('refuses %s', async (url, message) => {
+    const error = await checkCallbackUrl(url, strict).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(CallbackRefusedError)
+    expect((error as Error).message).toContain(message)
+  })
+
+  it('uses the system resolver, so /etc/hosts names like localhost are checked too', async () => {
+    await expect(checkCallbackUrl('https://ip6-localhost/x', { allowPrivate: false })).rejects.toThrow(/loopback|does not resolve/)
+  })
+})
+
+describe('createSafeLookup', () => {
+  it('hands the socket only checked addresses and refuses inward names at connect time', async () => {
+    const lookup = createSafeLookup(strict)
+    const ok = await new Promise((resolve, reject) => lookup('flow.example.com', { all: true }, (error, addresses) => (error ? reject(error) : resolve(addresses))))
+    expect(ok).toEqual([{ address: '20.50.2.10', family: 4 }])
+    const refused = await new Promise<NodeJS.ErrnoException | null>((resolve) => lookup('inward.example.com', {}, (error) => resolve(error)))
+    expect(refused?.code).toBe('ERR_CALLBACK_REFUSED')
+  })
+})

@@ -1,0 +1,7 @@
+export * from './settings.js'
+export * from './api-keys.js'
+export * from './errors.js'
+export * from './auth.js'
+export * from './operations.js'
+export * from './redis.js'
+export * from './process.js'
