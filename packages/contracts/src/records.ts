@@ -95,3 +95,21 @@ export const deadLetterHeaders = {
   lastStatus: 'x-arrivals-last-status',
   attempts: 'x-arrivals-attempts',
 } as const
+
+/**
+ * The associated data a sealed value is bound to (secret-box), so both services seal and open
+ * alike and a ciphertext copied onto another record does not open.
+ */
+export const sealingContext = {
+  callback: (tenantId: string, subscriptionId: string) => `callback:${tenantId}/${subscriptionId}`,
+  secret: (tenantId: string, subscriptionId: string) => `secret:${tenantId}/${subscriptionId}`,
+} as const
+
+/** One store of a tenant's catalogue (owned by inventory; the connector's store dropdown reads it). */
+export const StoreRecord = Type.Object({
+  storeId: Type.String(),
+  name: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+})
+export type StoreRecord = Static<typeof StoreRecord>

@@ -8,10 +8,19 @@
  * - `version(t)`        counter, INCR on every change, and a PUBLISH on `subscriptionsChanged` with
  *   the tenant id, so dispatchers can cache a tenant's subscriptions and drop the cache on change.
  *
+ * Stores (owned by inventory; read by the subscriptions service for the connector dropdown):
+ * - `stores(t)`         hash  storeId → StoreRecord JSON.
+ *
  * Delivery history (owned by the dispatcher; read by the subscriptions service):
  * - `attempts(s)`       list of AttemptRecord JSON, newest first, capped.
  * - `deadLetters(t)`    hash  deadLetterId → DeadLetterRecord JSON, plus `deadLettersByTime(t)`,
  *   a sorted set scored by dead-lettering time for listing, "since T" and trimming by age and size.
+ *   A change of a subscription by the dispatcher (disabled after sustained failure, removed after
+ *   410 Gone) follows the same rules as the subscriptions service: update the hash, INCR the
+ *   version, PUBLISH the tenant id on `subscriptionsChanged`.
+ * - `failures(s)`       the dispatcher's consecutive-failure bookkeeping for disabling.
+ *
+ * Inventory only: `idempotency(t, key)` (the first answer to an Idempotency-Key).
  */
 export function redisKeys(namespace: string) {
   return {
