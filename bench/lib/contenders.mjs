@@ -1,0 +1,152 @@
+// The three contenders: how each one's events are published, and how its worker process is started.
+// Every contender is handed the same events, the same subscriptions and the same concurrency.
+import { existsSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { Queue } from 'bullmq'
+import amqp from 'amqplib'
+import { Redis } from 'ioredis'
+import { createEventPublisher } from '@arrivals/contracts'
+import { startProcess } from './process.mjs'
+import { BULLMQ_QUEUE, bareQueue } from './namespace.mjs'
+import { seedSubscriptions } from './workload.mjs'
+
+const dispatcherServer = new URL('../../services/dispatcher/dist/server.js', import.meta.url).pathname
+const contenderScript = (file) => new URL(`../contenders/${file}`, import.meta.url).pathname
+
+export function dispatcherAvailable() {
+  return existsSync(dispatcherServer)
+}
+
+async function freePort() {
+  const server = createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function waitForReady(url, handle, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  let exited = false
+  handle.exited.then(() => { exited = true })
+  while (Date.now() < deadline && !exited) {
+    const ok = await fetch(url).then((r) => r.ok, () => false)
+    if (ok) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(exited ? 'the dispatcher exited before it was ready' : `the dispatcher was not ready within ${timeoutMs} ms`)
+}
+
+/** A publisher that pipelines: publish() resolves on the broker's (or Redis') acceptance. */
+function referenceWorker(script, { namespace, settings, subscriptionsFile, logFile }) {
+  const handle = startProcess({
+    args: [contenderScript(script)],
+    logFile,
+    ipc: true,
+    env: {
+      BENCH_NAMESPACE: namespace,
+      AMQP_URL: settings.amqpUrl,
+      REDIS_URL: settings.redisUrl,
+      BENCH_CONCURRENCY: String(settings.concurrency),
+      BENCH_SUBSCRIPTIONS_FILE: subscriptionsFile,
+    },
+  })
+  return handle.readyMessage().then(() => handle, async (error) => {
+    await handle.stop()
+    throw error
+  })
+}
+
+export const contenders = {
+  arrivals: {
+    label: 'Arrivals dispatcher',
+    async prepare({ namespace, settings, subscriptions }) {
+      const redis = new Redis(settings.redisUrl)
+      try {
+        await seedSubscriptions(redis, namespace, settings.encryptionKey, subscriptions)
+      } finally {
+        redis.disconnect()
+      }
+      // The contracts' own publisher: validated CloudEvents, persistent, mandatory, confirmed.
+      const publisher = createEventPublisher({ url: settings.amqpUrl, namespace, clientName: 'arrivals-bench', confirmTimeoutMs: 30_000 })
+      await publisher.connect()
+      return { publish: (event) => publisher.publish(event), close: () => publisher.close() }
+    },
+    async start({ namespace, settings, logFile }) {
+      const port = await freePort()
+      const handle = startProcess({
+        args: [dispatcherServer],
+        logFile,
+        env: {
+          AMQP_URL: settings.amqpUrl,
+          REDIS_URL: settings.redisUrl,
+          NAMESPACE: namespace,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'warn',
+          CALLBACK_ENCRYPTION_KEY: settings.encryptionKey,
+          CALLBACK_ALLOW_PRIVATE: 'true',
+          RETRY_SCHEDULE: settings.retrySchedule,
+          DELIVERY_TIMEOUT_MS: '10000',
+          ...dispatcherConcurrency(settings.concurrency),
+        },
+      })
+      try {
+        await waitForReady(`http://127.0.0.1:${port}/readyz`, handle)
+      } catch (error) {
+        await handle.stop()
+        throw error
+      }
+      return handle
+    },
+  },
+
+  bullmq: {
+    label: 'BullMQ worker + undici',
+    async prepare({ namespace, settings, subscriptions, subscriptionsFile }) {
+      writeFileSync(subscriptionsFile, JSON.stringify(subscriptions))
+      const connection = new Redis(settings.redisUrl, { maxRetriesPerRequest: null })
+      const queue = new Queue(BULLMQ_QUEUE, {
+        connection,
+        prefix: namespace,
+        // What a team would configure: retries with backoff, finished jobs not kept.
+        defaultJobOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: 1000 },
+      })
+      await queue.waitUntilReady()
+      return {
+        publish: (event) => queue.add('goods-received', event),
+        async close() {
+          await queue.close()
+          connection.disconnect()
+        },
+      }
+    },
+    start: (options) => referenceWorker('bullmq-worker.mjs', options),
+  },
+
+  amqp: {
+    label: 'bare amqplib loop + undici',
+    async prepare({ namespace, settings, subscriptions, subscriptionsFile }) {
+      writeFileSync(subscriptionsFile, JSON.stringify(subscriptions))
+      const connection = await amqp.connect(settings.amqpUrl)
+      const channel = await connection.createConfirmChannel()
+      // The same durability as Arrivals' queues: a replicated quorum queue of persistent messages.
+      await channel.assertQueue(bareQueue(namespace), { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+      return {
+        publish: (event) => new Promise((resolve, reject) => {
+          channel.sendToQueue(bareQueue(namespace), Buffer.from(JSON.stringify(event)), { persistent: true, contentType: 'application/cloudevents+json' }, (error) => (error ? reject(error) : resolve()))
+        }),
+        close: () => connection.close(),
+      }
+    },
+    start: (options) => referenceWorker('amqp-loop.mjs', options),
+  },
+}
+
+/** The dispatcher's own names for prefetch and concurrency (its README's settings table). */
+function dispatcherConcurrency(concurrency) {
+  return {
+    DELIVERY_CONCURRENCY: String(concurrency),
+    DELIVERY_PREFETCH: String(concurrency),
+  }
+}

@@ -1,0 +1,93 @@
+// A contender runs as its own process, so its memory is its own: peak RSS is the kernel's high-water
+// mark (VmHWM) of that process and its descendants, read just before it is stopped.
+import { spawn } from 'node:child_process'
+import { createWriteStream, readFileSync, readdirSync } from 'node:fs'
+
+function descendants(pid) {
+  const found = [pid]
+  for (let i = 0; i < found.length; i += 1) {
+    let tasks
+    try {
+      tasks = readdirSync(`/proc/${found[i]}/task`)
+    } catch {
+      continue
+    }
+    for (const task of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${found[i]}/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) found.push(Number(child))
+      } catch {
+        // The task ended while we looked.
+      }
+    }
+  }
+  return found
+}
+
+function statusKb(pid, field) {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`))
+    return line ? Number(line.split(/\s+/)[1]) : 0
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * Starts `node <args>` with the environment given (plus PATH and HOME), logging to logFile.
+ * With `ipc`, the child says it is ready with process.send({ ready: true }).
+ */
+export function startProcess({ args, env, logFile, ipc = false }) {
+  const log = createWriteStream(logFile)
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])],
+  })
+  child.stdout.pipe(log)
+  child.stderr.pipe(log)
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  // Peak sampled while running too: the kernel's own mark is per process and a child may come and go.
+  let peakKb = 0
+  const sample = () => {
+    let sum = 0
+    for (const pid of descendants(child.pid)) sum += statusKb(pid, 'VmHWM')
+    peakKb = Math.max(peakKb, sum)
+  }
+  const sampler = setInterval(sample, 250)
+  exited.then(() => clearInterval(sampler))
+
+  return {
+    pid: child.pid,
+    child,
+    exited,
+    /** Resolves on the child's ready message; rejects if it exits first. */
+    readyMessage(timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not ready within ${timeoutMs} ms; see ${logFile}`)), timeoutMs)
+        child.on('message', (message) => {
+          if (message?.ready) {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        exited.then(({ code }) => {
+          clearTimeout(timer)
+          reject(new Error(`exited with ${code} before it was ready; see ${logFile}`))
+        })
+      })
+    },
+    peakRssMb() {
+      sample()
+      return Math.round(peakKb / 1024)
+    },
+    /** SIGTERM, then SIGKILL after graceMs; resolves with how it ended. */
+    async stop(graceMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      const result = await exited
+      clearTimeout(timer)
+      log.end()
+      return result
+    },
+  }
+}

@@ -1,0 +1,81 @@
+// The figures as a terminal table and as the markdown pasted into docs/benchmarks.md, with the
+// ratios the dispatcher issue sets as targets.
+const fmt = (value, digits = 0) => (value === null || value === undefined ? '–' : Number(value).toLocaleString('en-US', { maximumFractionDigits: digits }))
+
+function row(r) {
+  const scenario = r.subscriptions ? `${r.scenario} (${r.subscriptions.toLocaleString('en-US')} subs)` : r.scenario
+  if (r.notMeasured) return [scenario, r.label, '–', '–', '–', '–', '–', '–', `not measured: ${r.notMeasured}`]
+  const latency = r.latencyMs ?? r.healthyLatencyMs ?? {}
+  const delivered = r.healthyExpected === undefined ? `${fmt(r.received)}/${fmt(r.expected)}` : `${fmt(r.healthyReceived)}/${fmt(r.healthyExpected)} healthy`
+  const notes = []
+  if (r.healthyDoneAfterS !== undefined) notes.push(`healthy done ${r.healthyDoneAfterS} s after the first publish (publishing took ${r.publishSeconds} s); slow endpoint got ${fmt(r.slowReceived)}`)
+  if (r.duplicates) notes.push(`${r.duplicates} duplicates`)
+  if (r.error) notes.push(r.error)
+  return [scenario, r.label, delivered, fmt(r.webhooksPerSecond), fmt(latency.p50, 1), fmt(latency.p95, 1), fmt(latency.p99, 1), fmt(r.peakRssMb), notes.join('; ')]
+}
+
+const header = ['scenario', 'contender', 'delivered', 'webhooks/s', 'p50 ms', 'p95 ms', 'p99 ms', 'peak RSS MB', 'notes']
+
+export function renderTable(results) {
+  const rows = [header, ...results.runs.map(row)]
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))
+  const lines = rows.map((r) => r.map((cell, i) => String(cell).padEnd(widths[i])).join('  ').trimEnd())
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
+  return [...lines, '', ...verdicts(results)].join('\n')
+}
+
+function find(results, scenario, contender, subscriptions) {
+  return results.runs.find((r) => r.scenario === scenario && r.contender === contender && !r.notMeasured && !r.error && (subscriptions === undefined || r.subscriptions === subscriptions))
+}
+
+/** The issue's targets, each as measured (or why it could not be). */
+export function verdicts(results) {
+  const lines = []
+  const ratio = (a, b) => (a && b ? Math.round((a / b) * 100) / 100 : null)
+  for (const scenario of ['single', 'fanout']) {
+    const arrivals = find(results, scenario, 'arrivals')?.webhooksPerSecond
+    const bull = find(results, scenario, 'bullmq')?.webhooksPerSecond
+    const bare = find(results, scenario, 'amqp')?.webhooksPerSecond
+    if (!arrivals) {
+      lines.push(`${scenario}: Arrivals not measured; BullMQ ${fmt(bull)}/s, bare amqplib ${fmt(bare)}/s`)
+      continue
+    }
+    const vsBull = ratio(arrivals, bull)
+    const vsBare = ratio(arrivals, bare)
+    lines.push(`${scenario}: Arrivals/BullMQ = ${fmt(vsBull, 2)}× (target ≥ 1.5: ${vsBull >= 1.5 ? 'met' : 'missed'}), Arrivals/bare amqplib = ${fmt(vsBare, 2)}× (target ≥ 0.8: ${vsBare >= 0.8 ? 'met' : 'missed'})`)
+  }
+  const latency = find(results, 'latency', 'arrivals')
+  if (latency) {
+    const p99 = latency.latencyMs.p99
+    lines.push(`latency: Arrivals p99 ${fmt(p99, 1)} ms at ${results.settings.latencyRate} events/s (target ≤ 25 ms: ${p99 <= 25 ? 'met' : 'missed'})`)
+  }
+  const scale = results.runs.filter((r) => r.scenario === 'scale' && r.webhooksPerSecond)
+  if (scale.length >= 2) {
+    const low = scale[0]
+    const high = scale[scale.length - 1]
+    const change = Math.round(((high.webhooksPerSecond - low.webhooksPerSecond) / low.webhooksPerSecond) * 1000) / 10
+    lines.push(`scale: ${fmt(low.subscriptions)} → ${fmt(high.subscriptions)} subscriptions: ${fmt(low.webhooksPerSecond)} → ${fmt(high.webhooksPerSecond)} webhooks/s (${change > 0 ? '+' : ''}${change}%; target within 10%: ${Math.abs(change) <= 10 ? 'met' : 'missed'})`)
+  }
+  const rss = results.runs.filter((r) => r.contender === 'arrivals' && r.peakRssMb && ['single', 'slow'].includes(r.scenario))
+  if (rss.length) {
+    const peak = Math.max(...rss.map((r) => r.peakRssMb))
+    lines.push(`memory: Arrivals peak RSS ${peak} MB at full speed and with a slow endpoint (target ≤ 200 MB: ${peak <= 200 ? 'met' : 'missed'})`)
+  }
+  return lines
+}
+
+export function renderMarkdown(results) {
+  const m = results.machine
+  const s = results.settings
+  const table = [header, header.map(() => '---'), ...results.runs.map(row)].map((r) => `| ${r.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`)
+  return [
+    `Measured ${results.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, RabbitMQ ${m.rabbitmq}, Redis ${m.redis}; broker, Redis, receiver and contender share the machine.`,
+    '',
+    `Settings: concurrency (and AMQP prefetch) ${s.concurrency}; single ${s.events} events; fan-out ${s.fanoutEvents} × ${s.fanout}; latency ${s.latencyRate}/s for ${s.latencySeconds} s; slow endpoint ${s.slowMs} ms among ${s.slowEndpoints}, ${s.slowRate}/s for ${s.slowSeconds} s; scale ${s.scaleEvents} events with ${s.scaleSubscriptions.join(' and ')} subscriptions; dispatcher RETRY_SCHEDULE ${s.retrySchedule}.`,
+    '',
+    ...table,
+    '',
+    ...verdicts(results).map((line) => `- ${line}`),
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,61 @@
+// The workloads. `preload` runs fill the queue first and then start the contender, so throughput is
+// the contender's alone (not the publisher's); `paced` runs publish at a steady rate into a running
+// contender and measure publish → receipt latency.
+import { makeEvent, makeSubscriptions, storeOf } from './workload.mjs'
+
+/** Every run of one scenario (the scale scenario has one per subscription count). */
+export function scenarioRuns(name, settings, urls) {
+  const hook = (url, i) => `${url}/hook/${i}`
+  switch (name) {
+    case 'single':
+      return [{
+        name, title: `${settings.events} events × 1 subscription`, mode: 'preload',
+        subscriptions: makeSubscriptions([hook(urls[0], 0)]),
+        events: settings.events, eventFor: (runId, k) => makeEvent(runId, k),
+        expected: settings.events,
+      }]
+    case 'fanout':
+      return [{
+        name, title: `${settings.fanoutEvents} events × ${settings.fanout} subscriptions`, mode: 'preload',
+        subscriptions: makeSubscriptions(urls.slice(0, settings.fanout).map(hook)),
+        events: settings.fanoutEvents, eventFor: (runId, k) => makeEvent(runId, k),
+        expected: settings.fanoutEvents * settings.fanout,
+      }]
+    case 'latency':
+      return [{
+        name, title: `${settings.latencyRate} events/s for ${settings.latencySeconds} s, 1 subscription`, mode: 'paced',
+        rate: settings.latencyRate,
+        subscriptions: makeSubscriptions([hook(urls[0], 0)]),
+        events: settings.latencyRate * settings.latencySeconds, eventFor: (runId, k) => makeEvent(runId, k),
+        expected: settings.latencyRate * settings.latencySeconds,
+      }]
+    case 'slow': {
+      const endpoints = settings.slowEndpoints
+      const events = settings.slowRate * settings.slowSeconds
+      const slowEvents = Math.ceil(events / endpoints)
+      return [{
+        name, title: `${settings.slowRate} events/s for ${settings.slowSeconds} s over ${endpoints} endpoints, endpoint 0 answers in ${settings.slowMs} ms`,
+        mode: 'paced', rate: settings.slowRate,
+        // Subscription i matches the events of store i; event k goes to store k mod endpoints.
+        subscriptions: makeSubscriptions(urls.slice(0, endpoints).map(hook), { byStore: true }),
+        behaviours: [{ delayMs: settings.slowMs }],
+        events, eventFor: (runId, k) => makeEvent(runId, k, storeOf(k % endpoints)),
+        expected: events,
+        // Done when every healthy endpoint got its webhooks; the slow one's backlog is not waited for.
+        expectedHealthy: events - slowEvents,
+        slowEndpoint: 0,
+      }]
+    }
+    case 'scale':
+      return settings.scaleSubscriptions.map((count) => ({
+        name, title: `${settings.scaleEvents} events, ${count} subscriptions in the tenant, each event matching one`, mode: 'preload',
+        subscriptionCount: count,
+        arrivalsOnly: true,
+        subscriptions: makeSubscriptions(Array.from({ length: count }, (_, i) => hook(urls[0], i)), { byStore: true }),
+        events: settings.scaleEvents, eventFor: (runId, k) => makeEvent(runId, k, storeOf(k % count)),
+        expected: settings.scaleEvents,
+      }))
+    default:
+      throw new Error(`unknown scenario ${name}`)
+  }
+}

@@ -1,0 +1,60 @@
+// Every knob of the benchmark, read from the environment in this one place, with the defaults that keep
+// a full run around five minutes on a 2-core machine.
+import { randomBytes } from 'node:crypto'
+
+function integer(name, fallback, { min = 1 } = {}) {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`)
+  return value
+}
+
+function list(name, fallback) {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  return raw.split(',').map((item) => item.trim()).filter(Boolean)
+}
+
+const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale']
+const knownContenders = ['arrivals', 'bullmq', 'amqp']
+
+export function readSettings() {
+  const scenarios = list('BENCH_SCENARIOS', knownScenarios)
+  const contenders = list('BENCH_CONTENDERS', knownContenders)
+  for (const s of scenarios) if (!knownScenarios.includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${s}; known: ${knownScenarios.join(', ')}`)
+  for (const c of contenders) if (!knownContenders.includes(c)) throw new Error(`BENCH_CONTENDERS: unknown contender ${c}; known: ${knownContenders.join(', ')}`)
+  const scaleSubscriptions = list('BENCH_SCALE_SUBSCRIPTIONS', ['10', '100000']).map(Number)
+  if (scaleSubscriptions.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('BENCH_SCALE_SUBSCRIPTIONS must be a comma list of positive integers')
+  return {
+    amqpUrl: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+    redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+    scenarios,
+    contenders,
+    /** Events of the one-subscription throughput run (each is one webhook). */
+    events: integer('BENCH_EVENTS', 20_000),
+    /** Fan-out: events × subscriptions, every subscription matching every event. */
+    fanoutEvents: integer('BENCH_FANOUT_EVENTS', 2_000),
+    fanout: integer('BENCH_FANOUT', 10),
+    /** Same worker concurrency for all three; the AMQP prefetch equals it. */
+    concurrency: integer('BENCH_CONCURRENCY', 64),
+    /** Latency run: a steady publish rate (events/s) for this many seconds. */
+    latencyRate: integer('BENCH_LATENCY_RATE', 1_000),
+    latencySeconds: integer('BENCH_LATENCY_SECONDS', 10),
+    /** Slow-endpoint run: endpoints, one of which answers after slowMs; steady rate for this long. */
+    slowEndpoints: integer('BENCH_SLOW_ENDPOINTS', 10, { min: 2 }),
+    slowMs: integer('BENCH_SLOW_MS', 2_000),
+    slowRate: integer('BENCH_SLOW_RATE', 500),
+    slowSeconds: integer('BENCH_SLOW_SECONDS', 10),
+    /** Arrivals only: throughput with this many subscriptions in the tenant, each event matching one. */
+    scaleSubscriptions,
+    scaleEvents: integer('BENCH_SCALE_EVENTS', 10_000),
+    /** A run that makes no progress for this long is stopped and reported incomplete. */
+    stallMs: integer('BENCH_STALL_MS', 30_000),
+    /** The dispatcher's retry schedule in the bench (no failures are injected by default). */
+    retrySchedule: process.env.BENCH_RETRY_SCHEDULE || '1s,5s',
+    /** A fresh key per run: the bench seals its own subscriptions and hands the key to the dispatcher. */
+    encryptionKey: randomBytes(32).toString('base64'),
+    resultsFile: process.env.BENCH_RESULTS || new URL('../results/latest.json', import.meta.url).pathname,
+  }
+}

@@ -1,0 +1,160 @@
+// pnpm bench: one local receiver, three contenders, the same workloads, one machine, one run.
+// Results: a table on stdout, bench/results/latest.json and bench/results/latest.md.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { contenders, dispatcherAvailable } from './lib/contenders.mjs'
+import { machineFacts } from './lib/machine.mjs'
+import { cleanupNamespace, newNamespace } from './lib/namespace.mjs'
+import { startReceiverFarm } from './lib/receiver.mjs'
+import { renderMarkdown, renderTable } from './lib/report.mjs'
+import { scenarioRuns } from './lib/scenarios.mjs'
+import { readSettings } from './lib/settings.mjs'
+import { percentiles, throughput } from './lib/stats.mjs'
+
+const settings = readSettings()
+const logsDir = new URL('./results/logs/', import.meta.url).pathname
+mkdirSync(logsDir, { recursive: true })
+const retryDelaysMs = settings.retrySchedule.split(',').map(parseDelay)
+
+/** Publishes every event with at most `window` unconfirmed at a time. */
+async function publishAll(publisher, receiver, plan, runId) {
+  const window = 1_000
+  const inflight = new Set()
+  for (let k = 0; k < plan.events; k += 1) {
+    const event = plan.eventFor(runId, k)
+    receiver.published(event.id)
+    const done = publisher.publish(event).finally(() => inflight.delete(done))
+    inflight.add(done)
+    if (inflight.size >= window) await Promise.race(inflight)
+  }
+  await Promise.all(inflight)
+}
+
+/** Publishes at a steady rate (events/s), not waiting for one confirm before the next publish. */
+async function publishPaced(publisher, receiver, plan, runId) {
+  const start = performance.now()
+  const inflight = new Set()
+  let sent = 0
+  while (sent < plan.events) {
+    const due = Math.min(plan.events, Math.floor(((performance.now() - start) * plan.rate) / 1000) + 1)
+    for (; sent < due; sent += 1) {
+      const event = plan.eventFor(runId, sent)
+      receiver.published(event.id)
+      const done = publisher.publish(event).finally(() => inflight.delete(done))
+      inflight.add(done)
+    }
+    await sleep(1)
+  }
+  await Promise.all(inflight)
+}
+
+async function runOne(plan, contenderName, receiver) {
+  const contender = contenders[contenderName]
+  const namespace = newNamespace()
+  const runId = namespace.slice('bench-'.length)
+  const tag = `${plan.name}${plan.subscriptionCount ? `-${plan.subscriptionCount}` : ''}-${contenderName}`
+  const logFile = join(logsDir, `${tag}.log`)
+  const subscriptionsFile = join(tmpdir(), `${namespace}-subscriptions.json`)
+  const result = { scenario: plan.name, title: plan.title, contender: contenderName, label: contender.label, namespace, expected: plan.expected }
+  if (plan.subscriptionCount) result.subscriptions = plan.subscriptionCount
+  process.stdout.write(`· ${tag} (${namespace}) … `)
+
+  receiver.reset(plan.behaviours)
+  let publisher
+  let handle
+  const started = performance.now()
+  try {
+    publisher = await contender.prepare({ namespace, settings, subscriptions: plan.subscriptions, subscriptionsFile })
+    const options = { namespace, settings, subscriptionsFile, logFile }
+    let publishStart
+    if (plan.mode === 'preload') {
+      await publishAll(publisher, receiver, plan, runId)
+      handle = await contender.start(options)
+    } else {
+      handle = await contender.start(options)
+      publishStart = performance.now()
+      await publishPaced(publisher, receiver, plan, runId)
+    }
+    const healthy = (run) => run.byEndpoint.reduce((sum, e, i) => (i === plan.slowEndpoint ? sum : sum + e.received), 0)
+    await receiver.waitUntil(
+      plan.expectedHealthy === undefined ? (run) => run.received >= plan.expected : (run) => healthy(run) >= plan.expectedHealthy,
+      settings.stallMs,
+    ).catch((error) => {
+      result.error = `incomplete: ${error.message}`
+    })
+    const { run } = receiver
+    result.received = run.received
+    result.duplicates = run.duplicates
+    result.peakRssMb = handle.peakRssMb()
+    if (plan.mode === 'preload') {
+      result.webhooksPerSecond = throughput(run)
+    } else if (plan.expectedHealthy === undefined) {
+      result.latencyMs = percentiles(run.byEndpoint.flatMap((e) => e.latencies))
+    } else {
+      const healthyEndpoints = run.byEndpoint.filter((_, i) => i !== plan.slowEndpoint)
+      result.healthyReceived = healthy(run)
+      result.healthyExpected = plan.expectedHealthy
+      result.healthyLatencyMs = percentiles(healthyEndpoints.flatMap((e) => e.latencies))
+      const lastHealthy = Math.max(...healthyEndpoints.map((e) => e.lastAt ?? 0))
+      result.healthyDoneAfterS = Math.round((lastHealthy - publishStart) / 100) / 10
+      result.publishSeconds = settings.slowSeconds
+      result.slowReceived = run.byEndpoint[plan.slowEndpoint].received
+    }
+  } catch (error) {
+    result.error = error.message
+  } finally {
+    if (handle) {
+      result.peakRssMb ??= handle.peakRssMb()
+      const { code, signal } = await handle.stop()
+      result.exit = signal ?? code
+    }
+    await publisher?.close().catch(() => {})
+    await cleanupNamespace(namespace, { amqpUrl: settings.amqpUrl, redisUrl: settings.redisUrl, retryDelaysMs }).catch((error) => {
+      result.cleanupError = error.message
+    })
+    rmSync(subscriptionsFile, { force: true })
+  }
+  result.seconds = Math.round((performance.now() - started) / 100) / 10
+  console.log(result.error ? `FAILED: ${result.error}` : `${result.seconds} s`)
+  return result
+}
+
+function parseDelay(entry) {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(entry.trim())
+  if (!match) throw new Error(`BENCH_RETRY_SCHEDULE: cannot read ${entry}`)
+  return Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2]]
+}
+
+const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, 1))
+const results = {
+  date: new Date().toISOString(),
+  machine: await machineFacts(settings),
+  settings: Object.fromEntries(Object.entries(settings).filter(([key]) => !['encryptionKey', 'resultsFile', 'amqpUrl', 'redisUrl'].includes(key))),
+  runs: [],
+}
+const save = () => writeFileSync(settings.resultsFile, `${JSON.stringify(results, null, 2)}\n`)
+console.log(`Arrivals bench on ${results.machine.cpus} cores, Node ${results.machine.node}, RabbitMQ ${results.machine.rabbitmq}, Redis ${results.machine.redis}`)
+try {
+  for (const scenario of settings.scenarios) {
+    for (const plan of scenarioRuns(scenario, settings, receiver.urls)) {
+      for (const contenderName of settings.contenders) {
+        if (plan.arrivalsOnly && contenderName !== 'arrivals') continue
+        if (contenderName === 'arrivals' && !dispatcherAvailable()) {
+          results.runs.push({ scenario: plan.name, title: plan.title, contender: contenderName, label: contenders.arrivals.label, subscriptions: plan.subscriptionCount, notMeasured: 'dispatcher not ready (services/dispatcher/dist/server.js is missing)' })
+          continue
+        }
+        results.runs.push(await runOne(plan, contenderName, receiver))
+        save()
+      }
+    }
+  }
+} finally {
+  await receiver.close()
+  save()
+}
+console.log(`\n${renderTable(results)}`)
+writeFileSync(settings.resultsFile.replace(/\.json$/, '.md'), renderMarkdown(results))
+console.log(`\nwrote ${settings.resultsFile} and ${settings.resultsFile.replace(/\.json$/, '.md')}`)
