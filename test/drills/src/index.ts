@@ -1,0 +1,2 @@
+export { RabbitNode } from './rabbit-node.js'
+export { RedisServer } from './redis-server.js'

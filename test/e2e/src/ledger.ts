@@ -1,0 +1,79 @@
+import { deliveryIdFor } from '@arrivals/contracts'
+import type { Flow, FlowFilters, Notification } from './power-automate.js'
+
+/** A receipt the product accepted (a 202 from inventory, or a confirmed publish). */
+export interface AcceptedReceipt {
+  eventId: string
+  tenantId: string
+  storeId: string
+  skus: string[]
+  totalQuantity: number
+}
+
+/** DESIGN.md's filter rules: storeId exact, sku on any item, minQuantity ≤ totalQuantity; absent matches all. */
+export function flowMatches(filters: FlowFilters, receipt: AcceptedReceipt): boolean {
+  if (filters.storeId !== undefined && filters.storeId !== receipt.storeId) return false
+  if (filters.sku !== undefined && !receipt.skus.includes(String(filters.sku))) return false
+  if (filters.minQuantity !== undefined && receipt.totalQuantity < Number(filters.minQuantity)) return false
+  return true
+}
+
+export interface DeliveryAccount {
+  /** (flow, event) pairs that should have arrived and did. */
+  delivered: number
+  expected: number
+  /** Deliveries of one (flow, event) beyond the first. */
+  duplicates: number
+  /** Expected but never arrived: `flow name ← eventId`. */
+  missing: string[]
+  /** Arrived but should not have (wrong tenant, filter, or a deleted flow). */
+  unexpected: string[]
+  /** A (flow, event) whose deliveries did not all carry deliveryIdFor(eventId, subscriptionId). */
+  wrongIds: string[]
+}
+
+/**
+ * Reconciles what the flows received with what they should have: every accepted receipt at every
+ * matching flow of its tenant at least once, nothing anywhere else, duplicates with one webhook-id.
+ */
+export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], receipts: readonly AcceptedReceipt[], notifications: readonly Notification[]): DeliveryAccount {
+  const account: DeliveryAccount = { delivered: 0, expected: 0, duplicates: 0, missing: [], unexpected: [], wrongIds: [] }
+  const seen = new Map<string, Notification[]>()
+  for (const notification of notifications) {
+    const key = `${notification.flow.workflowId}\u0000${String(notification.payload.eventId)}`
+    seen.set(key, [...(seen.get(key) ?? []), notification])
+  }
+  const byId = new Map(receipts.map((receipt) => [receipt.eventId, receipt]))
+  for (const { flow, tenantId } of flows) {
+    for (const receipt of receipts) {
+      const key = `${flow.workflowId}\u0000${receipt.eventId}`
+      const arrived = seen.get(key) ?? []
+      const should = receipt.tenantId === tenantId && flowMatches(flow.filters, receipt)
+      if (should) {
+        account.expected++
+        if (arrived.length === 0) account.missing.push(`${flow.name} ← ${receipt.eventId}`)
+        else account.delivered++
+      } else if (arrived.length > 0) {
+        account.unexpected.push(`${flow.name} ← ${receipt.eventId} (tenant ${receipt.tenantId}, store ${receipt.storeId}, total ${receipt.totalQuantity})`)
+      }
+      if (arrived.length > 1) account.duplicates += arrived.length - 1
+      const expectedId = deliveryIdFor(receipt.eventId, flow.subscriptionId)
+      if (arrived.some((n) => n.webhookId !== expectedId)) {
+        account.wrongIds.push(`${flow.name} ← ${receipt.eventId}: ${[...new Set(arrived.map((n) => n.webhookId))].join(', ')} (expected ${expectedId})`)
+      }
+    }
+  }
+  for (const notification of notifications) {
+    if (!byId.has(String(notification.payload.eventId))) {
+      account.unexpected.push(`${notification.flow.name} ← unknown event ${String(notification.payload.eventId)}`)
+    }
+  }
+  return account
+}
+
+/** A short summary for assertion messages (the lists can be thousands long). */
+export function describeAccount(account: DeliveryAccount): string {
+  const head = (list: string[]) => `${list.length}${list.length ? `: ${list.slice(0, 5).join(' | ')}${list.length > 5 ? ' …' : ''}` : ''}`
+  return `expected ${account.expected}, delivered ${account.delivered}, duplicates ${account.duplicates}, ` +
+    `missing ${head(account.missing)}, unexpected ${head(account.unexpected)}, wrong webhook-ids ${head(account.wrongIds)}`
+}
