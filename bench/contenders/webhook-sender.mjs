@@ -33,12 +33,19 @@ export function createWebhookSender({ subscriptionsFile, concurrency }) {
     if (response.statusCode < 200 || response.statusCode > 299) throw new Error(`webhook answered ${response.statusCode}`)
   }
 
+  const matching = (event) => subscriptions.filter((sub) => !sub.storeId || sub.storeId === event.data.storeId)
+  const byId = new Map(subscriptions.map((sub) => [sub.id, sub]))
+
   return {
+    matching,
     /** Delivers one event to every matching subscription; rejects if any delivery failed. */
     async deliver(event) {
       const body = JSON.stringify(toNotification(event))
-      const matching = subscriptions.filter((sub) => !sub.storeId || sub.storeId === event.data.storeId)
-      await Promise.all(matching.map((sub) => post(sub, event, body)))
+      await Promise.all(matching(event).map((sub) => post(sub, event, body)))
+    },
+    /** Delivers one event to one subscription (the second stage of a two-hop pipeline). */
+    deliverTo(subscriptionId, event) {
+      return post(byId.get(subscriptionId), event, JSON.stringify(toNotification(event)))
     },
     close: () => agent.close(),
   }

@@ -126,21 +126,31 @@ export const contenders = {
 
   amqp: {
     label: 'bare amqplib loop + undici',
-    async prepare({ namespace, settings, subscriptions, subscriptionsFile }) {
-      writeFileSync(subscriptionsFile, JSON.stringify(subscriptions))
-      const connection = await amqp.connect(settings.amqpUrl)
-      const channel = await connection.createConfirmChannel()
-      // The same durability as Arrivals' queues: a replicated quorum queue of persistent messages.
-      await channel.assertQueue(bareQueue(namespace), { durable: true, arguments: { 'x-queue-type': 'quorum' } })
-      return {
-        publish: (event) => new Promise((resolve, reject) => {
-          channel.sendToQueue(bareQueue(namespace), Buffer.from(JSON.stringify(event)), { persistent: true, contentType: 'application/cloudevents+json' }, (error) => (error ? reject(error) : resolve()))
-        }),
-        close: () => connection.close(),
-      }
-    },
+    prepare: prepareBareQueue,
     start: (options) => referenceWorker('amqp-loop.mjs', options),
   },
+
+  amqp2: {
+    label: 'bare amqplib, two hops',
+    // A diagnostic for the second hop: throughput and latency only.
+    scenarios: ['single', 'fanout', 'latency'],
+    prepare: prepareBareQueue,
+    start: (options) => referenceWorker('amqp-two-hop.mjs', options),
+  },
+}
+
+async function prepareBareQueue({ namespace, settings, subscriptions, subscriptionsFile }) {
+  writeFileSync(subscriptionsFile, JSON.stringify(subscriptions))
+  const connection = await amqp.connect(settings.amqpUrl)
+  const channel = await connection.createConfirmChannel()
+  // The same durability as Arrivals' queues: a replicated quorum queue of persistent messages.
+  await channel.assertQueue(bareQueue(namespace), { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+  return {
+    publish: (event) => new Promise((resolve, reject) => {
+      channel.sendToQueue(bareQueue(namespace), Buffer.from(JSON.stringify(event)), { persistent: true, contentType: 'application/cloudevents+json' }, (error) => (error ? reject(error) : resolve()))
+    }),
+    close: () => connection.close(),
+  }
 }
 
 /** The dispatcher's own names for prefetch and concurrency (its README's settings table). */

@@ -9,6 +9,7 @@ import { topologyNames } from '@arrivals/contracts'
 
 export const BULLMQ_QUEUE = 'webhooks'
 export const bareQueue = (namespace) => `${namespace}.bare`
+export const bareTaskQueue = (namespace) => `${namespace}.bare-tasks`
 
 export function newNamespace() {
   return `bench-${randomBytes(5).toString('hex')}`
@@ -27,7 +28,7 @@ async function brokerNames(kind, namespace) {
 export async function cleanupNamespace(namespace, { amqpUrl, redisUrl, retryDelaysMs = [] }) {
   const names = topologyNames(namespace)
   const queues = new Set([
-    names.dispatcherEventsQueue, names.deliveriesQueue, names.deadLettersQueue, bareQueue(namespace),
+    names.dispatcherEventsQueue, names.deliveriesQueue, names.deadLettersQueue, bareQueue(namespace), bareTaskQueue(namespace),
     ...retryDelaysMs.map((ms) => names.retryQueue(ms)),
     ...(await brokerNames('queues', namespace)),
   ])

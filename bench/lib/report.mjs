@@ -36,6 +36,8 @@ export function verdicts(results) {
     const arrivals = find(results, scenario, 'arrivals')?.webhooksPerSecond
     const bull = find(results, scenario, 'bullmq')?.webhooksPerSecond
     const bare = find(results, scenario, 'amqp')?.webhooksPerSecond
+    const twoHops = find(results, scenario, 'amqp2')?.webhooksPerSecond
+    if (bare && twoHops) lines.push(`${scenario}: a second broker hop alone (bare loop, two hops / one hop) = ${fmt(ratio(twoHops, bare), 2)}×`)
     if (!arrivals) {
       lines.push(`${scenario}: Arrivals not measured; BullMQ ${fmt(bull)}/s, bare amqplib ${fmt(bare)}/s`)
       continue

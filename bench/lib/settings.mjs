@@ -17,7 +17,7 @@ function list(name, fallback) {
 }
 
 const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale']
-const knownContenders = ['arrivals', 'bullmq', 'amqp']
+const knownContenders = ['arrivals', 'bullmq', 'amqp', 'amqp2']
 
 export function readSettings() {
   const scenarios = list('BENCH_SCENARIOS', knownScenarios)
