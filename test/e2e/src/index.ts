@@ -2,5 +2,6 @@ export { ServiceProcess, freePort, repoRoot, type ServiceName, type ExitStatus }
 export { Stack, type StackOptions, type Tenant } from './stack.js'
 export { readConnectorDefinition, resolveRefs, type ConnectorDefinition } from './connector-definition.js'
 export { PowerAutomate, Flow, type Notification, type Answer, type FlowFilters, type StrayRequest } from './power-automate.js'
-export { reconcile, describeAccount, flowMatches, type AcceptedReceipt, type DeliveryAccount } from './ledger.js'
+export { reconcile, settle, describeAccount, flowMatches, type AcceptedReceipt, type DeliveryAccount } from './ledger.js'
 export { postReceipt, receiptBody, DirectPublisher, type ReceiptSpec, type ReceiptItem, type PostResult } from './receipts.js'
+export { printLogsOnFailure } from './hooks.js'

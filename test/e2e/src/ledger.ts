@@ -77,3 +77,23 @@ export function describeAccount(account: DeliveryAccount): string {
   return `expected ${account.expected}, delivered ${account.delivered}, duplicates ${account.duplicates}, ` +
     `missing ${head(account.missing)}, unexpected ${head(account.unexpected)}, wrong webhook-ids ${head(account.wrongIds)}`
 }
+
+/**
+ * Waits until every expected delivery arrived, then a quiet period in which anything unexpected
+ * (a duplicate, a wrong tenant, a deleted flow) would still show up, and returns the account.
+ */
+export async function settle(
+  flows: readonly { flow: Flow; tenantId: string }[],
+  receipts: readonly AcceptedReceipt[],
+  notifications: () => readonly Notification[],
+  options: { timeoutMs?: number; quietMs?: number } = {},
+): Promise<DeliveryAccount> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
+  let account = reconcile(flows, receipts, notifications())
+  while (account.missing.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    account = reconcile(flows, receipts, notifications())
+  }
+  await new Promise((resolve) => setTimeout(resolve, options.quietMs ?? 1_000))
+  return reconcile(flows, receipts, notifications())
+}
