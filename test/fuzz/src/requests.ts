@@ -1,0 +1,109 @@
+import fc, { type Arbitrary } from 'fast-check'
+import type { Operation } from './openapi.js'
+import { mutatedValue, nastyString, validValue } from './schema-arbitrary.js'
+
+export interface FuzzRequest {
+  operationId: string
+  method: string
+  /** Path and query, already encoded (or deliberately not). */
+  target: string
+  headers: Record<string, string>
+  body: string | undefined
+  /** What kind of request this was meant to be, for the failure message. */
+  kind: string
+}
+
+export interface Credentials {
+  /** A valid key of each tenant. */
+  keys: string[]
+}
+
+const ONE_MEGABYTE_AND_A_BIT = 1_100_000
+
+function pathSegment(value: unknown, raw: boolean): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? ''
+  // Raw: what a sloppy client sends (slashes, dots and percent signs as they are).
+  return raw ? encodeURI(text).replaceAll('?', '%3F').replaceAll('#', '%23') : encodeURIComponent(text)
+}
+
+/** Requests generated from one operation: valid ones, and ones mutated out of its schemas. */
+function operationRequest(op: Operation, credentials: Credentials): Arbitrary<FuzzRequest> {
+  const pathParams = op.parameters.filter((p) => p.in === 'path')
+  const queryParams = op.parameters.filter((p) => p.in === 'query')
+  const headerParams = op.parameters.filter((p) => p.in === 'header')
+  const param = (schema: Record<string, unknown>) => fc.oneof({ weight: 4, arbitrary: validValue(schema) }, { weight: 1, arbitrary: mutatedValue(schema) }, { weight: 1, arbitrary: nastyString })
+  const body = op.body
+    ? fc.oneof(
+      { weight: 3, arbitrary: validValue(op.body).map((value) => ({ kind: 'valid body', text: JSON.stringify(value) })) },
+      { weight: 4, arbitrary: mutatedValue(op.body).map((value) => ({ kind: 'mutated body', text: JSON.stringify(value) ?? 'null' })) },
+      { weight: 1, arbitrary: nastyString.map((text) => ({ kind: 'garbage body', text })) },
+      { weight: 1, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
+    )
+    : fc.oneof(
+      { weight: 5, arbitrary: fc.constant({ kind: 'no body', text: undefined as string | undefined }) },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'unexpected body', text: JSON.stringify(value) })) },
+    )
+  return fc.record({
+    path: fc.tuple(...pathParams.map((p) => fc.tuple(param(p.schema), fc.boolean()))),
+    query: fc.tuple(...queryParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),
+    extraQuery: fc.option(fc.dictionary(fc.constantFrom('since', 'limit', 'cursor', 'x', '__proto__'), nastyString, { maxKeys: 2 }), { nil: undefined }),
+    headerValues: fc.tuple(...headerParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),
+    auth: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(...credentials.keys) },
+      { weight: 1, arbitrary: fc.constantFrom(undefined, '', 'not-a-key', 'x'.repeat(5_000), `${credentials.keys[0]} `) },
+    ),
+    contentType: fc.oneof(
+      { weight: 6, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'multipart/form-data; boundary=x', '') },
+    ),
+    forwarded: fc.option(fc.record({ 'x-forwarded-host': nastyString, 'x-forwarded-proto': fc.constantFrom('https', 'http', 'gopher', '') }), { nil: undefined, freq: 8 }),
+    idempotencyKey: fc.option(fc.oneof(fc.uuid(), nastyString), { nil: undefined }),
+    wrongMethod: fc.option(fc.constantFrom('PUT', 'PATCH', 'GET', 'DELETE', 'POST', 'OPTIONS'), { nil: undefined, freq: 10 }),
+    body,
+  }).map((r) => {
+    let path = op.path
+    pathParams.forEach((p, index) => {
+      const [value, raw] = r.path[index]!
+      path = path.replace(`{${p.name}}`, pathSegment(value, raw))
+    })
+    const query = new URLSearchParams()
+    queryParams.forEach((p, index) => {
+      const value = r.query[index]
+      if (value !== undefined) query.append(p.name, typeof value === 'string' ? value : JSON.stringify(value) ?? '')
+    })
+    for (const [key, value] of Object.entries(r.extraQuery ?? {})) query.append(key, value)
+    const headers: Record<string, string> = {}
+    headerParams.forEach((p, index) => {
+      const value = r.headerValues[index]
+      if (value !== undefined) headers[p.name.toLowerCase()] = typeof value === 'string' ? value : JSON.stringify(value) ?? ''
+    })
+    if (r.auth !== undefined) headers['x-api-key'] = r.auth
+    if (r.body.text !== undefined && r.contentType) headers['content-type'] = r.contentType
+    if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey
+    Object.assign(headers, r.forwarded)
+    const queryText = query.toString()
+    return {
+      operationId: op.operationId,
+      method: r.wrongMethod ?? op.method,
+      target: queryText ? `${path}?${queryText}` : path,
+      headers,
+      body: r.body.text,
+      kind: `${r.body.kind}${r.wrongMethod ? `, method ${r.wrongMethod}` : ''}${r.auth === undefined || !credentials.keys.includes(r.auth) ? ', bad key' : ''}`,
+    }
+  })
+}
+
+/** Requests across every operation of a service, plus a few oversized bodies. */
+export function requestArbitrary(operations: Operation[], credentials: Credentials): Arbitrary<FuzzRequest> {
+  const withBody = operations.filter((op) => op.body)
+  return fc.oneof(
+    { weight: 60, arbitrary: fc.constantFrom(...operations).chain((op) => operationRequest(op, credentials)) },
+    ...(withBody.length ? [{
+      weight: 1,
+      arbitrary: fc.constantFrom(...withBody).chain((op) => operationRequest(op, credentials)).map((request) => ({
+        ...request, kind: 'body over 1 MB', body: JSON.stringify({ padding: 'p'.repeat(ONE_MEGABYTE_AND_A_BIT) }),
+        headers: { ...request.headers, 'content-type': 'application/json' },
+      })),
+    }] : []),
+  )
+}
