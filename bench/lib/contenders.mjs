@@ -1,4 +1,4 @@
-// The three contenders: how each one's events are published, and how its worker process is started.
+// The contenders: how each one's events are published, and how its worker process is started.
 // Every contender is handed the same events, the same subscriptions and the same concurrency.
 import { existsSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -37,7 +37,47 @@ async function waitForReady(url, handle, timeoutMs = 30_000) {
   throw new Error(exited ? 'the dispatcher exited before it was ready' : `the dispatcher was not ready within ${timeoutMs} ms`)
 }
 
-/** A publisher that pipelines: publish() resolves on the broker's (or Redis') acceptance. */
+async function startDispatcher({ namespace, settings, logFile }) {
+  const port = await freePort()
+  const handle = startProcess({
+    args: [dispatcherServer],
+    logFile,
+    env: {
+      AMQP_URL: settings.amqpUrl,
+      REDIS_URL: settings.redisUrl,
+      NAMESPACE: namespace,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      CALLBACK_ENCRYPTION_KEY: settings.encryptionKey,
+      CALLBACK_ALLOW_PRIVATE: 'true',
+      RETRY_SCHEDULE: settings.retrySchedule,
+      DELIVERY_TIMEOUT_MS: '10000',
+      ...dispatcherConcurrency(settings.concurrency),
+    },
+  })
+  try {
+    await waitForReady(`http://127.0.0.1:${port}/readyz`, handle)
+  } catch (error) {
+    await handle.stop()
+    throw error
+  }
+  return handle
+}
+
+/** Several dispatcher replicas as one contender: memory is their sum. */
+function combined(handles) {
+  return {
+    exited: Promise.all(handles.map((h) => h.exited)),
+    peakRssMb: () => handles.reduce((sum, h) => sum + h.peakRssMb(), 0),
+    async stop() {
+      const ends = await Promise.all(handles.map((h) => h.stop()))
+      return ends.find((end) => end.code !== 0) ?? ends[0]
+    },
+  }
+}
+
+/** Starts a reference worker process and waits for its ready message. */
 function referenceWorker(script, { namespace, settings, subscriptionsFile, logFile }) {
   const handle = startProcess({
     args: [contenderScript(script)],
@@ -73,31 +113,9 @@ export const contenders = {
       return { publish: (event) => publisher.publish(event), close: () => publisher.close() }
     },
     async start({ namespace, settings, logFile }) {
-      const port = await freePort()
-      const handle = startProcess({
-        args: [dispatcherServer],
-        logFile,
-        env: {
-          AMQP_URL: settings.amqpUrl,
-          REDIS_URL: settings.redisUrl,
-          NAMESPACE: namespace,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'warn',
-          CALLBACK_ENCRYPTION_KEY: settings.encryptionKey,
-          CALLBACK_ALLOW_PRIVATE: 'true',
-          RETRY_SCHEDULE: settings.retrySchedule,
-          DELIVERY_TIMEOUT_MS: '10000',
-          ...dispatcherConcurrency(settings.concurrency),
-        },
-      })
-      try {
-        await waitForReady(`http://127.0.0.1:${port}/readyz`, handle)
-      } catch (error) {
-        await handle.stop()
-        throw error
-      }
-      return handle
+      const replicas = await Promise.all(Array.from({ length: settings.dispatcherReplicas }, (_, i) =>
+        startDispatcher({ namespace, settings, logFile: settings.dispatcherReplicas > 1 ? logFile.replace(/\.log$/, `-${i}.log`) : logFile })))
+      return replicas.length === 1 ? replicas[0] : combined(replicas)
     },
   },
 
