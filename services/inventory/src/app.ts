@@ -1,0 +1,84 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { apiKeyAuthenticator, installErrorHandling, operations, redisAnswers, tenantAuth } from '@arrivals/service-kit'
+import events from './plugins/app/events.js'
+import idempotency from './plugins/app/idempotency.js'
+import redis from './plugins/app/redis.js'
+import storeCatalogue from './plugins/app/store-catalogue.js'
+import openapi from './plugins/external/openapi.js'
+import rateLimit from './plugins/external/rate-limit.js'
+import receipts from './routes/receipts.js'
+import stores from './routes/stores.js'
+import type { InventorySettings } from './settings.js'
+
+export type { InventorySettings } from './settings.js'
+
+/** Bodies over 1 MB are refused with 413 before they are parsed. */
+export const BODY_LIMIT_BYTES = 1_048_576
+
+/** How long readiness waits for a RabbitMQ connection before it says "not ready". */
+const READINESS_CONNECT_MS = 2_000
+
+/** Options only the Fastify factory takes: they hold for the whole server. */
+export function serverOptions(logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
+  return {
+    logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: {
+      customOptions: {
+        // Unknown fields are a 400 that names them, not silently dropped.
+        removeAdditional: false,
+        // "5" is not a quantity: types are checked as sent.
+        coerceTypes: false,
+        // Defaults are applied by the handler, so an Idempotency-Key hash covers the body as sent.
+        useDefaults: false,
+      },
+    },
+  }
+}
+
+/**
+ * The inventory service as a plugin that never listens: tests register it with their own settings,
+ * server.ts with the environment's.
+ */
+export const inventory = fp(async (app: FastifyInstance, { settings }: { settings: InventorySettings }) => {
+  installErrorHandling(app)
+  // JSON only: anything else (text/plain included) is a 415.
+  app.removeContentTypeParser('text/plain')
+
+  await app.register(openapi)
+  await app.register(redis, { url: settings.redisUrl })
+  await app.register(operations, {
+    service: 'inventory',
+    readiness: {
+      rabbitmq: () => app.events.reachable(READINESS_CONNECT_MS),
+      redis: () => redisAnswers(app.redis),
+    },
+  })
+  await app.register(events, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
+  await app.register(storeCatalogue, { namespace: settings.namespace })
+  await app.register(idempotency, {
+    namespace: settings.namespace,
+    ttlSeconds: settings.idempotencyTtlSeconds,
+    pendingTtlMs: Math.max(30_000, settings.confirmTimeoutMs * 3),
+  })
+
+  // The API: every route here needs a tenant's API key and is rate limited per key. Operations
+  // (/healthz, /readyz, /metrics) and the documentation (/docs) stay outside, so they need neither.
+  await app.register(async (api) => {
+    const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
+    await withTypes.register(tenantAuth, { authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))] })
+    await withTypes.register(rateLimit, { perMinute: settings.rateLimitPerMinute })
+    await withTypes.register(receipts, { eventSource: settings.eventSource })
+    await withTypes.register(stores)
+  })
+}, { name: 'inventory' })
+
+/** A ready-to-use instance (not listening), for server.ts and tests. */
+export async function buildApp(settings: InventorySettings, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(logger))
+  await app.register(inventory, { settings })
+  await app.ready()
+  return app
+}

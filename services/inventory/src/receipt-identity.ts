@@ -1,0 +1,30 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+
+/**
+ * Identifiers of a receipt's event. With an Idempotency-Key they are derived from tenant + key, so a
+ * retry after a 503 (when the broker may have accepted the event but its confirm was lost) publishes
+ * the same event id again, and subscribers see the same webhook-id and can drop the duplicate.
+ * Without a key every request is a new receipt with random identifiers.
+ */
+export function receiptIdentity(tenantId: string, idempotencyKey: string | undefined): { eventId: string; receiptId: string } {
+  if (idempotencyKey === undefined) return { eventId: randomUUID(), receiptId: `rcpt_${randomBytes(16).toString('base64url')}` }
+  const digest = createHash('sha256').update(`arrivals-receipt\0${tenantId}\0${idempotencyKey}`).digest()
+  return { eventId: uuidFromDigest(digest), receiptId: `rcpt_${digest.subarray(16, 32).toString('base64url')}` }
+}
+
+/** An RFC 9562 version 8 (custom) UUID made of the digest's first 16 bytes. */
+function uuidFromDigest(digest: Buffer): string {
+  const bytes = Buffer.from(digest.subarray(0, 16))
+  bytes[6] = (bytes[6]! & 0x0f) | 0x80
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/** A valid W3C traceparent, or undefined: an invalid one is ignored, as the specification asks. */
+export function validTraceparent(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header
+  return value !== undefined && TRACEPARENT.test(value) && !value.startsWith('ff') ? value : undefined
+}
