@@ -16,7 +16,8 @@ export class HttpError extends Error {
   }
 }
 
-const REDIS_DOWN = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|max retries per request/i
+// ioredis: a closed or reconnecting connection, or a command that outlived commandTimeout while it was away.
+const REDIS_DOWN = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|max retries per request|Command timed out/i
 
 function isRedisUnavailable(error: Error): boolean {
   return error.name === 'MaxRetriesPerRequestError' || (REDIS_DOWN.test(error.message) && !('statusCode' in error))

@@ -34,6 +34,7 @@ describe('service plumbing', () => {
     fastify.get('/whoami', async (request) => ({ tenantId: request.tenantId }))
     fastify.get('/down', async () => { throw new ServiceUnavailableError('broker is down', 7) })
     fastify.get('/bug', async () => { throw new Error('secret internals') })
+    fastify.get('/redis-timeout', async () => { throw new Error('Command timed out') })
     return fastify
   }
 
@@ -52,6 +53,9 @@ describe('service plumbing', () => {
     const down = await fastify.inject({ url: '/down', headers })
     expect(down.statusCode).toBe(503)
     expect(down.headers['retry-after']).toBe('7')
+    const timeout = await fastify.inject({ url: '/redis-timeout', headers })
+    expect(timeout.statusCode).toBe(503)
+    expect(timeout.headers['retry-after']).toBeDefined()
     const bug = await fastify.inject({ url: '/bug', headers })
     expect(bug.statusCode).toBe(500)
     expect(bug.body).not.toContain('secret internals')
