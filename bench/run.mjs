@@ -1,7 +1,7 @@
 // pnpm bench: one local receiver, three contenders, the same workloads, one machine, one run.
 // Results: a table on stdout, bench/results/latest.json and bench/results/latest.md.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -118,6 +118,8 @@ async function runOne(plan, contenderName, receiver) {
     rmSync(subscriptionsFile, { force: true })
   }
   result.seconds = Math.round((performance.now() - started) / 100) / 10
+  // Other work on the machine shows here: a 1-minute load above the core count means contention.
+  result.loadAverage = Math.round(loadavg()[0] * 10) / 10
   console.log(result.error ? `FAILED: ${result.error}` : `${result.seconds} s`)
   return result
 }
@@ -128,7 +130,7 @@ function parseDelay(entry) {
   return Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2]]
 }
 
-const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, 1))
+const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, settings.singleEndpoints))
 const results = {
   date: new Date().toISOString(),
   machine: await machineFacts(settings),

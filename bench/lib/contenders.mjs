@@ -171,10 +171,14 @@ async function prepareBareQueue({ namespace, settings, subscriptions, subscripti
   }
 }
 
-/** The dispatcher's own names for prefetch and concurrency (its README's settings table). */
+/**
+ * The dispatcher's own names for prefetch and concurrency (its settings.ts). Everything else, such as
+ * ENDPOINT_CONCURRENCY (the per-endpoint cap that isolates a slow endpoint), keeps its default.
+ */
 function dispatcherConcurrency(concurrency) {
   return {
-    DELIVERY_CONCURRENCY: String(concurrency),
+    EVENTS_PREFETCH: String(concurrency),
     DELIVERY_PREFETCH: String(concurrency),
+    DELIVERY_CONCURRENCY: String(concurrency),
   }
 }

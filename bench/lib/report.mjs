@@ -10,6 +10,7 @@ function row(r) {
   const notes = []
   if (r.healthyDoneAfterS !== undefined) notes.push(`healthy done ${r.healthyDoneAfterS} s after the first publish (publishing took ${r.publishSeconds} s); slow endpoint got ${fmt(r.slowReceived)}`)
   if (r.duplicates) notes.push(`${r.duplicates} duplicates`)
+  if (r.loadAverage !== undefined) notes.push(`load ${r.loadAverage}`)
   if (r.error) notes.push(r.error)
   return [scenario, r.label, delivered, fmt(r.webhooksPerSecond), fmt(latency.p50, 1), fmt(latency.p95, 1), fmt(latency.p99, 1), fmt(r.peakRssMb), notes.join('; ')]
 }

@@ -6,12 +6,17 @@ import { makeEvent, makeSubscriptions, storeOf } from './workload.mjs'
 /** Every run of one scenario (the scale scenario has one per subscription count). */
 export function scenarioRuns(name, settings, urls) {
   const hook = (url, i) => `${url}/hook/${i}`
+  // One subscription per endpoint, subscription i matching store i; event k goes to store k mod count.
+  const spread = (count) => ({
+    subscriptions: makeSubscriptions(urls.slice(0, count).map(hook), { byStore: true }),
+    events: settings.events,
+    eventFor: (runId, k) => makeEvent(runId, k, storeOf(k % count)),
+  })
   switch (name) {
     case 'single':
       return [{
-        name, title: `${settings.events} events × 1 subscription`, mode: 'preload',
-        subscriptions: makeSubscriptions([hook(urls[0], 0)]),
-        events: settings.events, eventFor: (runId, k) => makeEvent(runId, k),
+        name, title: `${settings.events} events, each matching 1 of ${settings.singleEndpoints} subscriptions`, mode: 'preload',
+        ...spread(settings.singleEndpoints),
         expected: settings.events,
       }]
     case 'fanout':
@@ -23,10 +28,10 @@ export function scenarioRuns(name, settings, urls) {
       }]
     case 'latency':
       return [{
-        name, title: `${settings.latencyRate} events/s for ${settings.latencySeconds} s, 1 subscription`, mode: 'paced',
+        name, title: `${settings.latencyRate} events/s for ${settings.latencySeconds} s, each matching 1 of ${settings.singleEndpoints} subscriptions`, mode: 'paced',
         rate: settings.latencyRate,
-        subscriptions: makeSubscriptions([hook(urls[0], 0)]),
-        events: settings.latencyRate * settings.latencySeconds, eventFor: (runId, k) => makeEvent(runId, k),
+        ...spread(settings.singleEndpoints),
+        events: settings.latencyRate * settings.latencySeconds,
         expected: settings.latencyRate * settings.latencySeconds,
       }]
     case 'slow': {
@@ -36,10 +41,9 @@ export function scenarioRuns(name, settings, urls) {
       return [{
         name, title: `${settings.slowRate} events/s for ${settings.slowSeconds} s over ${endpoints} endpoints, endpoint 0 answers in ${settings.slowMs} ms`,
         mode: 'paced', rate: settings.slowRate,
-        // Subscription i matches the events of store i; event k goes to store k mod endpoints.
-        subscriptions: makeSubscriptions(urls.slice(0, endpoints).map(hook), { byStore: true }),
+        ...spread(endpoints),
         behaviours: [{ delayMs: settings.slowMs }],
-        events, eventFor: (runId, k) => makeEvent(runId, k, storeOf(k % endpoints)),
+        events,
         expected: events,
         // Done when every healthy endpoint got its webhooks; the slow one's backlog is not waited for.
         expectedHealthy: events - slowEvents,

@@ -31,8 +31,10 @@ export function readSettings() {
     redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
     scenarios,
     contenders,
-    /** Events of the one-subscription throughput run (each is one webhook). */
+    /** Events of the throughput run; each matches exactly one subscription (one webhook each). */
     events: integer('BENCH_EVENTS', 20_000),
+    /** Endpoints (one subscription each) the single and latency runs spread their events over. */
+    singleEndpoints: integer('BENCH_SINGLE_ENDPOINTS', 10),
     /** Fan-out: events × subscriptions, every subscription matching every event. */
     fanoutEvents: integer('BENCH_FANOUT_EVENTS', 2_000),
     fanout: integer('BENCH_FANOUT', 10),
