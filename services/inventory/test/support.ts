@@ -35,7 +35,7 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
 }
 
 export function build(settings: InventorySettings): Promise<FastifyInstance> {
-  return buildApp(settings)
+  return buildApp(settings, process.env.TEST_LOG ? { level: 'warn' } : false)
 }
 
 export function receipt(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -112,6 +112,7 @@ export class EventQueue {
 export class Outage {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
+  private readonly answers = new Set<{ upstream: Socket; client: Socket }>()
   port = 0
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -144,6 +145,7 @@ export class Outage {
       }
       client.pipe(upstream)
       upstream.pipe(client)
+      this.answers.add({ upstream, client })
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -154,7 +156,13 @@ export class Outage {
     this.server = server
   }
 
+  /** The dependency still receives everything but its answers are lost (a confirm that never comes). */
+  loseAnswers(): void {
+    for (const { upstream, client } of this.answers) upstream.unpipe(client)
+  }
+
   async cut(): Promise<void> {
+    this.answers.clear()
     const server = this.server
     this.server = undefined
     for (const socket of this.sockets) socket.destroy()
