@@ -21,7 +21,7 @@ export interface Credentials {
 const ONE_MEGABYTE_AND_A_BIT = 1_100_000
 
 function pathSegment(value: unknown, raw: boolean): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? ''
+  const text = (typeof value === 'string' ? value : JSON.stringify(value) ?? '').toWellFormed()
   // Raw: what a sloppy client sends (slashes, dots and percent signs as they are).
   return raw ? encodeURI(text).replaceAll('?', '%3F').replaceAll('#', '%23') : encodeURIComponent(text)
 }
@@ -86,6 +86,9 @@ function operationRequest(op: Operation, credentials: Credentials): Arbitrary<Fu
     if (r.body.text !== undefined && r.contentType) headers['content-type'] = r.contentType
     if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey
     Object.assign(headers, r.forwarded)
+    // HTTP clients refuse control characters and non-Latin-1 in header values; what a server can
+    // be sent there is Latin-1, so that is what is fuzzed.
+    for (const [name, value] of Object.entries(headers)) headers[name] = value.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?')
     const queryText = query.toString()
     return {
       operationId: op.operationId,

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import fc from 'fast-check'
 import amqp, { type Channel, type ChannelModel } from 'amqplib'
-import { Client } from 'undici'
 import { createNamespace, type TestNamespace } from '@arrivals/test-kit'
 import { DELIVERY_ROUTING_KEY, topologyNames } from '@arrivals/contracts'
-import { Stack, printLogsOnFailure, type ServiceName } from '@arrivals/e2e/harness'
-import { operationsOf } from '../src/openapi.js'
-import { requestArbitrary, type FuzzRequest } from '../src/requests.js'
+import { Stack, printLogsOnFailure } from '@arrivals/e2e/harness'
+import { fuzzService } from '../src/fuzz-service.js'
 
 // Thousands of requests per service, generated from the service's own OpenAPI document and mutated
 // out of it. Properties: no 5xx, no process dies, and nothing is published for a refused request.
@@ -47,59 +44,16 @@ afterAll(async () => {
 
 printLogsOnFailure(() => stack?.logs())
 
-function describeRequest(request: FuzzRequest): string {
-  const body = request.body === undefined ? '' : ` body(${request.body.length}): ${request.body.slice(0, 300)}`
-  return `${request.method} ${request.target.slice(0, 300)} [${request.kind}] headers ${JSON.stringify(request.headers).slice(0, 300)}${body}`
-}
-
-async function fuzz(service: ServiceName): Promise<{ sent: number; statuses: Map<number, number> }> {
-  const target = stack.processes.find((p) => p.service === service)!
-  const docs = await fetch(`${target.url}/docs/json`)
-  expect(docs.status, `${service} serves its OpenAPI document at /docs/json`).toBe(200)
-  const operations = operationsOf(await docs.json() as Record<string, unknown>)
-  expect(operations.length).toBeGreaterThan(0)
-
-  const client = new Client(target.url, { headersTimeout: 15_000, bodyTimeout: 15_000 })
-  const statuses = new Map<number, number>()
-  let sent = 0
-  try {
-    await fc.assert(fc.asyncProperty(requestArbitrary(operations, { keys: [stack.tenants.a.apiKey, stack.tenants.b.apiKey] }), async (request) => {
-      let response
-      try {
-        response = await client.request({ method: request.method as 'GET', path: request.target, headers: request.headers, body: request.body })
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? ''
-        // The client refused to send it (an invalid header or path): nothing reached the service.
-        if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_ARG_VALUE') return
-        // The service closed the connection on a malformed request: fine, as long as it is alive.
-        expect(target.running, `${service} died on ${describeRequest(request)}`).toBe(true)
-        return
-      }
-      const text = await response.body.text()
-      sent++
-      statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
-      expect(response.statusCode, `${describeRequest(request)} → ${text.slice(0, 500)}`).toBeLessThan(500)
-      if (response.statusCode >= 400) expect(text.length, `a ${response.statusCode} says what to fix: ${describeRequest(request)}`).toBeGreaterThan(0)
-      if (response.statusCode === 202) {
-        const eventId = (JSON.parse(text) as { eventId?: unknown }).eventId
-        if (typeof eventId === 'string') acceptedEventIds.add(eventId)
-      }
-      if (response.statusCode < 300 && request.method === 'POST' && /\/(test|replay|redeliver)(\?|$)/.test(request.target)) taskPublishingSuccesses++
-    }), { numRuns: RUNS_PER_SERVICE, endOnFailure: true })
-  } finally {
-    await client.close()
-  }
-  expect(stack.deadProcesses()).toEqual([])
-  console.info(`fuzz ${service}: ${sent} requests answered, statuses ${JSON.stringify(Object.fromEntries(statuses))}`)
-  return { sent, statuses }
-}
-
 describe('fuzzing every service from its own OpenAPI document', () => {
   for (const service of ['inventory', 'subscriptions', 'dispatcher'] as const) {
     it(`${service}: thousands of generated and mutated requests, no 5xx, no crash`, async () => {
-      const { sent } = await fuzz(service)
-      expect(sent).toBeGreaterThan(RUNS_PER_SERVICE * 0.8)
-    }, 240_000)
+      const target = stack.processes.find((p) => p.service === service)!
+      const outcome = await fuzzService(target, [stack.tenants.a.apiKey, stack.tenants.b.apiKey], RUNS_PER_SERVICE)
+      expect(outcome.answered).toBeGreaterThan(RUNS_PER_SERVICE * 0.8)
+      for (const id of outcome.acceptedEventIds) acceptedEventIds.add(id)
+      taskPublishingSuccesses += outcome.taskPublishingSuccesses
+      expect(stack.deadProcesses()).toEqual([])
+    })
   }
 
   it('published nothing for a refused request', async () => {
