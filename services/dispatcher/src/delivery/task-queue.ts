@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto'
+import { DELIVERY_ROUTING_KEY, deadLetterHeaders, retryLabel, type DeliveryTask } from '@arrivals/contracts'
+import type { Broker } from './broker.js'
+import type { DispatcherMetrics } from './metrics.js'
+import { tierFor } from './retry-policy.js'
+
+/** A message as the pipeline stages see it. */
+export interface BrokerMessage {
+  content: Buffer
+  headers: Record<string, unknown>
+  messageId?: string
+}
+
+/** What a stage tells the consumer to do with the message once it is done. */
+export type Verdict = 'ack' | 'requeue'
+
+/** Set on a task that went round a retry tier shorter than its wait: due no earlier than this (ms). */
+export const NOT_BEFORE_HEADER = 'x-arrivals-not-before'
+
+const W3C_TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/** A traceparent worth forwarding, or undefined. */
+export function validTraceparent(value: unknown): string | undefined {
+  return typeof value === 'string' && W3C_TRACEPARENT.test(value) ? value : undefined
+}
+
+function truncate(text: string, length = 500): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text
+}
+
+export function newDeadLetterId(): string {
+  return `dl_${randomBytes(16).toString('base64url')}`
+}
+
+/**
+ * Everything the dispatcher publishes, with confirms: new tasks, retries into the TTL tiers, and dead
+ * letters. A retry is a new message (svix's model), never a nack-and-requeue, so its wait and its
+ * attempt count travel with it.
+ */
+export class TaskQueue {
+  constructor(private readonly broker: Broker, private readonly tiers: readonly number[], private readonly metrics: DispatcherMetrics) {}
+
+  private headers(task: DeliveryTask): Record<string, string> {
+    const headers: Record<string, string> = { tenantid: task.tenantId }
+    if (task.traceparent) headers.traceparent = task.traceparent
+    return headers
+  }
+
+  publishTask(task: DeliveryTask): Promise<void> {
+    return this.broker.publish(this.broker.names.deliveriesExchange, DELIVERY_ROUTING_KEY, Buffer.from(JSON.stringify(task)), {
+      messageId: task.deliveryId,
+      contentType: 'application/json',
+      headers: this.headers(task),
+    })
+  }
+
+  /**
+   * Sends the task round a retry tier so it comes back in `delayMs`: the smallest tier at least that
+   * long, shortened to the exact wait by the message's own expiration; a wait longer than every tier
+   * goes round the longest one with a not-before mark and is sent round again for the rest.
+   */
+  async schedule(task: DeliveryTask, delayMs: number, reason: 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet'): Promise<Date> {
+    const wait = Math.max(1, Math.round(delayMs))
+    const tier = tierFor(this.tiers, wait)
+    const headers: Record<string, unknown> = this.headers(task)
+    const dueAt = Date.now() + wait
+    if (wait > tier) headers[NOT_BEFORE_HEADER] = dueAt
+    await this.broker.publish(this.broker.names.retryExchange, retryLabel(tier), Buffer.from(JSON.stringify(task)), {
+      messageId: task.deliveryId,
+      contentType: 'application/json',
+      headers,
+      ...(wait < tier ? { expiration: String(wait) } : {}),
+    })
+    this.metrics.retries.inc({ tier: retryLabel(tier), reason })
+    return new Date(dueAt)
+  }
+
+  /** The endpoint gave up: the task goes to the archive, replayable with the same webhook-id. */
+  async deadLetterTask(task: DeliveryTask, reason: string): Promise<void> {
+    await this.broker.publish(this.broker.names.deadLetterExchange, '', Buffer.from(JSON.stringify(task)), {
+      messageId: newDeadLetterId(),
+      contentType: 'application/json',
+      headers: {
+        ...this.headers(task),
+        [deadLetterHeaders.reason]: truncate(reason),
+        [deadLetterHeaders.class]: 'endpoint',
+        [deadLetterHeaders.lastStatus]: task.lastStatus ?? null,
+        [deadLetterHeaders.attempts]: task.attempt,
+      },
+    })
+    this.metrics.deadLetters.inc({ class: 'endpoint' })
+  }
+
+  /** Arrivals could not process the message: its original body goes to the archive with the reason. */
+  async deadLetterPipeline(message: BrokerMessage, reason: string): Promise<void> {
+    const headers: Record<string, unknown> = {
+      [deadLetterHeaders.reason]: truncate(reason),
+      [deadLetterHeaders.class]: 'pipeline',
+    }
+    for (const name of ['tenantid', 'traceparent']) {
+      if (typeof message.headers[name] === 'string') headers[name] = message.headers[name]
+    }
+    await this.broker.publish(this.broker.names.deadLetterExchange, '', message.content, {
+      messageId: newDeadLetterId(),
+      headers,
+    })
+    this.metrics.deadLetters.inc({ class: 'pipeline' })
+  }
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto'
+import {
+  createEventPublisher, createSecretBox, goodsReceivedEvent, redactUrl, redisKeys, sealingContext,
+  type AttemptRecord, type EventPublisher, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
+} from '@arrivals/contracts'
+import { createNamespace, type TestNamespace } from '@arrivals/test-kit'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { buildApp, type BuildOptions } from '../src/app.js'
+import { parseRetrySchedule, type DispatcherSettings } from '../src/settings.js'
+
+export const TEST_SCHEDULE = '100ms,200ms'
+
+export function testSettings(ns: TestNamespace, overrides: Partial<DispatcherSettings> = {}): DispatcherSettings {
+  return {
+    amqpUrl: ns.amqpUrl,
+    redisUrl: ns.redisUrl,
+    namespace: ns.namespace,
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    encryptionKey: randomBytes(32),
+    callbackAllowPrivate: true,
+    retryScheduleMs: parseRetrySchedule(TEST_SCHEDULE),
+    deliveryTimeoutMs: 2_000,
+    eventsPrefetch: 16,
+    deliveryPrefetch: 32,
+    deliveryConcurrency: 32,
+    endpointConcurrency: 4,
+    retryAfterMaxMs: 5_000,
+    max4xxAttempts: 2,
+    circuitFailureThreshold: 5,
+    circuitOpenMs: 1_000,
+    disableAfterFailures: 1_000,
+    disableAfterMs: 86_400_000,
+    drainTimeoutMs: 2_000,
+    ...overrides,
+  }
+}
+
+export interface SeedInput {
+  tenantId: string
+  url: string
+  filters?: SubscriptionFilters
+  status?: 'active' | 'disabled'
+  id?: string
+}
+
+/** One test file's world: a namespace, a Redis client, a publisher, and the dispatchers it started. */
+export class World {
+  readonly ns = createNamespace('dispatcher')
+  readonly redis = new Redis(this.ns.redisUrl)
+  readonly keys = redisKeys(this.ns.namespace)
+  readonly key = randomBytes(32)
+  readonly box = createSecretBox(this.key)
+  readonly apps: FastifyInstance[] = []
+  private publisher: EventPublisher | undefined
+
+  settings(overrides: Partial<DispatcherSettings> = {}): DispatcherSettings {
+    return testSettings(this.ns, { encryptionKey: this.key, ...overrides })
+  }
+
+  async start(overrides: Partial<DispatcherSettings> = {}, options: BuildOptions = {}): Promise<FastifyInstance> {
+    const app = await buildApp(this.settings(overrides), options)
+    this.apps.push(app)
+    await app.dispatcher.whenConsuming()
+    return app
+  }
+
+  /** Writes a subscription exactly as the subscriptions service does (pinned shape, sealed secrets). */
+  async subscribe(input: SeedInput): Promise<{ id: string; secret: string; record: SubscriptionRecord }> {
+    const id = input.id ?? `sub_${randomBytes(16).toString('base64url').slice(0, 22)}`
+    const secret = `whsec_${randomBytes(24).toString('base64')}`
+    const now = new Date().toISOString()
+    const filters = input.filters ?? {}
+    const fingerprint = this.box.fingerprint(JSON.stringify({ url: input.url, filters }))
+    const record: SubscriptionRecord = {
+      id,
+      tenantId: input.tenantId,
+      eventType: 'inventory.goods-received.v1',
+      callbackSealed: this.box.seal(input.url, sealingContext.callback(input.tenantId, id)),
+      callbackRedacted: redactUrl(input.url),
+      fingerprint,
+      secretSealed: this.box.seal(secret, sealingContext.secret(input.tenantId, id)),
+      filters,
+      status: input.status ?? 'active',
+      flow: { platform: 'api' },
+      createdAt: now,
+      updatedAt: now,
+    }
+    await this.redis.multi()
+      .hset(this.keys.subscriptions(input.tenantId), id, JSON.stringify(record))
+      .hset(this.keys.fingerprints(input.tenantId), fingerprint, id)
+      .incr(this.keys.version(input.tenantId))
+      .exec()
+    await this.redis.publish(this.keys.subscriptionsChanged, input.tenantId)
+    return { id, secret, record }
+  }
+
+  async publish(event: GoodsReceivedEvent, traceparent?: string): Promise<void> {
+    this.publisher ??= createEventPublisher({ url: this.ns.amqpUrl, namespace: this.ns.namespace })
+    await this.publisher.publish(event, traceparent ? { traceparent } : {})
+  }
+
+  async attempts(subscriptionId: string): Promise<AttemptRecord[]> {
+    return (await this.redis.lrange(this.keys.attempts(subscriptionId), 0, -1)).map((json) => JSON.parse(json) as AttemptRecord)
+  }
+
+  async close(): Promise<void> {
+    const tiers = this.apps[0]?.dispatcher.retryTiersMs ?? parseRetrySchedule(TEST_SCHEDULE)
+    await Promise.all(this.apps.map((app) => app.close()))
+    await this.publisher?.close()
+    this.redis.disconnect()
+    await this.ns.cleanup({ retryDelaysMs: tiers })
+  }
+}
+
+let receiptCounter = 0
+
+export function receipt(tenantId: string, overrides: { storeId?: string; items?: { sku: string; quantity: number }[]; id?: string } = {}): GoodsReceivedEvent {
+  receiptCounter += 1
+  const items = (overrides.items ?? [{ sku: 'SKU-1', quantity: 5 }]).map((item) => ({ ...item, name: `Product ${item.sku}`, unit: 'case' }))
+  return goodsReceivedEvent({
+    tenantId,
+    source: 'urn:arrivals:test',
+    ...(overrides.id ? { id: overrides.id } : {}),
+    data: {
+      receiptId: `rcpt-${receiptCounter}-${randomBytes(3).toString('hex')}`,
+      storeId: overrides.storeId ?? 'store-1',
+      storeName: 'Store One',
+      supplier: 'Test Supplies',
+      receivedAt: new Date().toISOString(),
+      items,
+      totalQuantity: items.reduce((sum, item) => sum + item.quantity, 0),
+    },
+  })
+}
+
+export function tenant(): string {
+  return `tenant-${randomBytes(4).toString('hex')}`
+}
