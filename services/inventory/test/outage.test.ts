@@ -133,7 +133,7 @@ describe('Redis goes away and comes back', () => {
     await store.cut()
     await waitFor(async () => (await readiness(app)).status === 503, { what: 'readiness to report Redis down' })
     expect((await readiness(app)).checks).toEqual({ rabbitmq: true, redis: false })
-    for (const headers of [{}, { 'idempotency-key': randomUUID() }]) {
+    for (const headers of [{}, { 'idempotency-key': randomUUID() }] as Record<string, string>[]) {
       const response = await postReceipt(app, contoso, 'store-1', receipt(), headers)
       expect(response.statusCode, response.body).toBe(503)
       expect(response.headers['retry-after']).toBeDefined()
