@@ -1,0 +1,178 @@
+import { GOODS_RECEIVED, deliveryIdFor, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
+import amqp from 'amqplib'
+import type { ServerResponse } from 'node:http'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { receipt, tenant, World } from './support.js'
+
+/** Answers per path: the nth request to a path gets the nth answer (the last one repeats). */
+const script = new Map<string, { status: number; headers?: Record<string, string> }[]>()
+const counts = new Map<string, number>()
+function answer(request: ReceivedRequest, response: ServerResponse) {
+  const path = request.path.split('?')[0]!
+  const answers = script.get(path) ?? [{ status: 200 }]
+  const n = counts.get(path) ?? 0
+  counts.set(path, n + 1)
+  const { status, headers } = answers[Math.min(n, answers.length - 1)]!
+  response.writeHead(status, headers).end()
+}
+
+describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => {
+  const world = new World()
+  let receiver: Receiver
+  const at = (path: string) => receiver.requests.filter((r) => r.path.split('?')[0] === path)
+
+  beforeAll(async () => {
+    receiver = await startReceiver(answer)
+    await world.start()
+  })
+  afterAll(async () => {
+    await world.close()
+    await receiver.close()
+  })
+
+  async function deadLetters(tenantId: string): Promise<DeadLetterRecord[]> {
+    return Object.values(await world.redis.hgetall(world.keys.deadLetters(tenantId))).map((json) => JSON.parse(json) as DeadLetterRecord)
+  }
+
+  it('retries a failing delivery and then delivers it with the same webhook-id', async () => {
+    const tenantId = tenant()
+    script.set('/retry-then-ok', [{ status: 500 }, { status: 503 }, { status: 200 }])
+    const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/retry-then-ok` })
+    const event = receipt(tenantId)
+    await world.publish(event)
+    const requests = await waitFor(() => at('/retry-then-ok').length >= 3 && at('/retry-then-ok'), { what: 'three attempts' })
+    const ids = new Set(requests.map((r) => r.headers['webhook-id']))
+    expect([...ids]).toEqual([deliveryIdFor(event.id, id)])
+    // The schedule is 100ms,200ms with at most 25% jitter.
+    expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeGreaterThanOrEqual(70)
+    expect(requests[2]!.receivedAt - requests[1]!.receivedAt).toBeGreaterThanOrEqual(145)
+    const attempts = await waitFor(async () => (await world.attempts(id)).length >= 3 && world.attempts(id))
+    expect(attempts.map((a) => [a.attempt, a.outcome, a.status])).toEqual([[3, 'delivered', 200], [2, 'retrying', 503], [1, 'retrying', 500]])
+    expect(attempts[2]!.nextAttemptAt).toBeDefined()
+  })
+
+  it('honours Retry-After beyond the longest retry tier', async () => {
+    const tenantId = tenant()
+    script.set('/retry-after', [{ status: 429, headers: { 'retry-after': '1' } }, { status: 200 }])
+    await world.subscribe({ tenantId, url: `${receiver.url}/retry-after` })
+    await world.publish(receipt(tenantId))
+    const requests = await waitFor(() => at('/retry-after').length >= 2 && at('/retry-after'), { what: 'the retry after Retry-After', timeoutMs: 10_000 })
+    expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeGreaterThanOrEqual(1_000)
+    expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeLessThan(3_000)
+  })
+
+  it('removes the subscription when the receiver answers 410 Gone', async () => {
+    const tenantId = tenant()
+    script.set('/gone', [{ status: 410 }])
+    const { id, record } = await world.subscribe({ tenantId, url: `${receiver.url}/gone` })
+    const versionBefore = Number(await world.redis.get(world.keys.version(tenantId)))
+    await world.publish(receipt(tenantId))
+    await waitFor(async () => !(await world.redis.hexists(world.keys.subscriptions(tenantId), id)), { what: 'the subscription removed' })
+    expect(await world.redis.hexists(world.keys.fingerprints(tenantId), record.fingerprint)).toBe(0)
+    expect(Number(await world.redis.get(world.keys.version(tenantId)))).toBeGreaterThan(versionBefore)
+    const attempts = await waitFor(async () => (await world.attempts(id)).length > 0 && world.attempts(id))
+    expect(attempts[0]).toMatchObject({ outcome: 'gone', status: 410 })
+    // No retry, and the next event finds nothing to deliver to.
+    await world.publish(receipt(tenantId))
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(at('/gone')).toHaveLength(1)
+  })
+
+  it('dead-letters an exhausted delivery with reason, last status and attempts, and never the callback URL', async () => {
+    const tenantId = tenant()
+    script.set('/always-500', [{ status: 500 }])
+    const secretQuery = 'sig=very-secret-signature-abc'
+    const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/always-500?${secretQuery}` })
+    const event = receipt(tenantId)
+    await world.publish(event)
+    const [record] = await waitFor(async () => {
+      const records = await deadLetters(tenantId)
+      return records.length > 0 && records
+    }, { what: 'the dead letter record', timeoutMs: 10_000 })
+    expect(at('/always-500')).toHaveLength(3)
+    expect(record).toMatchObject({ class: 'endpoint', tenantId, subscriptionId: id, eventId: event.id, lastStatus: 500, attempts: 3 })
+    expect(record!.id).toMatch(/^dl_/)
+    expect(record!.reason).toMatch(/exhausted.*HTTP 500/)
+    expect(record!.task?.deliveryId).toBe(deliveryIdFor(event.id, id))
+    expect(await world.redis.zscore(world.keys.deadLettersByTime(tenantId), record!.id)).not.toBeNull()
+    const attempts = await waitFor(async () => (await world.attempts(id)).length >= 3 && world.attempts(id), { what: 'three attempt records' })
+    expect(attempts[0]).toMatchObject({ outcome: 'gave-up', status: 500, attempt: 3 })
+    const stored = JSON.stringify(await world.redis.hgetall(world.keys.deadLetters(tenantId))) + JSON.stringify(attempts)
+    expect(stored).not.toContain(secretQuery)
+    expect(stored).not.toContain(receiver.url)
+  })
+
+  it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {
+    const tenantId = tenant()
+    script.set('/bad-request', [{ status: 400 }])
+    const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/bad-request` })
+    await world.publish(receipt(tenantId))
+    const [record] = await waitFor(async () => {
+      const records = await deadLetters(tenantId)
+      return records.length > 0 && records
+    }, { what: 'the dead letter record' })
+    expect(record).toMatchObject({ class: 'endpoint', subscriptionId: id, lastStatus: 400, attempts: 2 })
+    expect(at('/bad-request')).toHaveLength(2)
+  })
+
+  it('dead-letters malformed events and invalid tasks as pipeline failures with the reason', async () => {
+    const tenantId = tenant()
+    const names = topologyNames(world.ns.namespace)
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    try {
+      const channel = await connection.createConfirmChannel()
+      channel.publish(names.eventsExchange, GOODS_RECEIVED, Buffer.from('{ not json'), { headers: { tenantid: tenantId } })
+      channel.publish(names.eventsExchange, GOODS_RECEIVED, Buffer.from(JSON.stringify({ specversion: '1.0', id: 'evt-bad-1', type: GOODS_RECEIVED, source: 'urn:test', tenantid: tenantId, time: new Date().toISOString(), data: { storeId: 'x' } })))
+      channel.publish(names.eventsExchange, GOODS_RECEIVED, Buffer.from(JSON.stringify({ id: 'evt-no-tenant', type: GOODS_RECEIVED })))
+      channel.publish(names.deliveriesExchange, 'task', Buffer.from(JSON.stringify({ kind: 'deliver', tenantId, attempt: 0 })))
+      await channel.waitForConfirms()
+    } finally {
+      await connection.close()
+    }
+    const records = await waitFor(async () => {
+      const all = await deadLetters(tenantId)
+      return all.length >= 3 && all
+    }, { what: 'three pipeline dead letters of the tenant' })
+    expect(records.every((r) => r.class === 'pipeline')).toBe(true)
+    expect(records.find((r) => /json/i.test(r.reason))?.body).toBe('{ not json')
+    expect(records.find((r) => r.eventId === 'evt-bad-1')?.reason).toMatch(/invalid inventory.goods-received.v1 at \/data/)
+    expect(records.find((r) => /invalid delivery task/.test(r.reason))).toBeDefined()
+    const tenantless = await waitFor(async () => {
+      const list = (await world.redis.lrange(world.keys.pipelineDeadLetters, 0, -1)).map((json) => JSON.parse(json) as DeadLetterRecord)
+      return list.find((r) => r.eventId === 'evt-no-tenant')
+    }, { what: 'the tenantless dead letter' })
+    expect(tenantless).toMatchObject({ class: 'pipeline', tenantId: null })
+  })
+
+  it('archives a poison message the broker dead-lettered (x-death) as a pipeline dead letter', async () => {
+    const tenantId = tenant()
+    const names = topologyNames(world.ns.namespace)
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    try {
+      const channel = await connection.createConfirmChannel()
+      // What the broker adds when a work queue's delivery limit is reached.
+      channel.publish(names.deadLetterExchange, '', Buffer.from(JSON.stringify({ id: 'evt-poison', tenantid: tenantId })), {
+        headers: { 'x-death': [{ reason: 'delivery_limit', queue: names.dispatcherEventsQueue, count: 1 }], 'x-first-death-reason': 'delivery_limit' },
+      })
+      await channel.waitForConfirms()
+    } finally {
+      await connection.close()
+    }
+    const [record] = await waitFor(async () => {
+      const all = await deadLetters(tenantId)
+      return all.length > 0 && all
+    }, { what: 'the poison dead letter' })
+    expect(record).toMatchObject({ class: 'pipeline', eventId: 'evt-poison' })
+    expect(record!.reason).toMatch(/poison/)
+  })
+
+  it('keeps the subscription record intact for healthy subscriptions', async () => {
+    const tenantId = tenant()
+    const { id, record } = await world.subscribe({ tenantId, url: `${receiver.url}/healthy` })
+    await world.publish(receipt(tenantId))
+    await waitFor(() => at('/healthy').length > 0)
+    const stored = JSON.parse((await world.redis.hget(world.keys.subscriptions(tenantId), id))!) as SubscriptionRecord
+    expect(stored).toEqual(record)
+  })
+})
