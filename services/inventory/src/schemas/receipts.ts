@@ -23,7 +23,7 @@ export const ReceiptBody = Type.Object({
 }, { additionalProperties: false })
 export type ReceiptBody = Static<typeof ReceiptBody>
 
-export const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$'
+const IDEMPOTENCY_KEY_PATTERN = '^[A-Za-z0-9_.:-]{1,128}$'
 
 export const ReceiptHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({

@@ -4,7 +4,7 @@ import { StoreId, limits } from '@arrivals/contracts'
 export const StoreParams = Type.Object({ storeId: StoreId }, { additionalProperties: false })
 export type StoreParams = Static<typeof StoreParams>
 
-export const StoreName = Type.String({ minLength: 1, maxLength: limits.nameLength, description: 'Display name of the store (the connector\'s store dropdown shows it).' })
+const StoreName = Type.String({ minLength: 1, maxLength: limits.nameLength, description: 'Display name of the store (the connector\'s store dropdown shows it).' })
 
 export const StoreBody = Type.Object({ name: StoreName }, { additionalProperties: false })
 export type StoreBody = Static<typeof StoreBody>

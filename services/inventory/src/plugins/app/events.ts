@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
 }
 
-export type PublishOutcome = 'confirmed' | 'unavailable' | 'invalid'
+type PublishOutcome = 'confirmed' | 'unavailable' | 'invalid'
 
 export interface EventBus {
   /** Resolves once the broker confirmed; PublishUnavailableError / InvalidEventError otherwise. */
@@ -20,7 +20,7 @@ export interface EventBus {
   reachable(timeoutMs: number): Promise<boolean>
 }
 
-export interface EventsOptions {
+interface EventsOptions {
   url: string
   namespace: string
   confirmTimeoutMs: number
