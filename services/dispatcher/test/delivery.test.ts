@@ -2,7 +2,7 @@ import { deliveryIdFor, type GoodsReceivedNotification } from '@arrivals/contrac
 import { startReceiver, waitFor, type Receiver } from '@arrivals/test-kit'
 import { Webhook } from 'standardwebhooks'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { receipt, tenant, World } from './support.js'
+import { atLeast, receipt, tenant, World } from './support.js'
 
 describe('fan-out and delivery', () => {
   const world = new World()
@@ -24,10 +24,7 @@ describe('fan-out and delivery', () => {
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
     await world.publish(event, traceparent)
 
-    const [request] = await waitFor(() => {
-      const hits = receiver.requests.filter((r) => r.path.startsWith('/flows/signed'))
-      return hits.length > 0 && hits
-    }, { what: 'the signed webhook' })
+    const [request] = await atLeast(1, () => receiver.requests.filter((r) => r.path.startsWith('/flows/signed')), 'the signed webhook')
     expect(request!.method).toBe('POST')
     expect(request!.path).toBe('/flows/signed?sig=top-secret')
     expect(request!.headers['webhook-id']).toBe(deliveryIdFor(event.id, id))
@@ -40,7 +37,7 @@ describe('fan-out and delivery', () => {
     const other = `whsec_${Buffer.alloc(24, 7).toString('base64')}`
     expect(() => new Webhook(other).verify(request!.body, request!.headers as Record<string, string>)).toThrow()
 
-    const attempts = await waitFor(async () => (await world.attempts(id)).length > 0 && world.attempts(id))
+    const attempts = await atLeast(1, () => world.attempts(id), 'an attempt record')
     expect(attempts[0]).toMatchObject({ outcome: 'delivered', status: 200, attempt: 1, eventId: event.id })
   })
 

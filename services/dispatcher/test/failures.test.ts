@@ -3,7 +3,7 @@ import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@ar
 import amqp from 'amqplib'
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { receipt, tenant, World } from './support.js'
+import { atLeast, receipt, tenant, World } from './support.js'
 
 /** Answers per path: the nth request to a path gets the nth answer (the last one repeats). */
 const script = new Map<string, { status: number; headers?: Record<string, string> }[]>()
@@ -41,13 +41,13 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/retry-then-ok` })
     const event = receipt(tenantId)
     await world.publish(event)
-    const requests = await waitFor(() => at('/retry-then-ok').length >= 3 && at('/retry-then-ok'), { what: 'three attempts' })
+    const requests = await atLeast(3, () => at('/retry-then-ok'), 'three attempts')
     const ids = new Set(requests.map((r) => r.headers['webhook-id']))
     expect([...ids]).toEqual([deliveryIdFor(event.id, id)])
     // The schedule is 100ms,200ms with at most 25% jitter.
     expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeGreaterThanOrEqual(70)
     expect(requests[2]!.receivedAt - requests[1]!.receivedAt).toBeGreaterThanOrEqual(145)
-    const attempts = await waitFor(async () => (await world.attempts(id)).length >= 3 && world.attempts(id))
+    const attempts = await atLeast(3, () => world.attempts(id), 'attempt records')
     expect(attempts.map((a) => [a.attempt, a.outcome, a.status])).toEqual([[3, 'delivered', 200], [2, 'retrying', 503], [1, 'retrying', 500]])
     expect(attempts[2]!.nextAttemptAt).toBeDefined()
   })
@@ -57,7 +57,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     script.set('/retry-after', [{ status: 429, headers: { 'retry-after': '1' } }, { status: 200 }])
     await world.subscribe({ tenantId, url: `${receiver.url}/retry-after` })
     await world.publish(receipt(tenantId))
-    const requests = await waitFor(() => at('/retry-after').length >= 2 && at('/retry-after'), { what: 'the retry after Retry-After', timeoutMs: 10_000 })
+    const requests = await atLeast(2, () => at('/retry-after'), 'the retry after Retry-After', 10_000)
     expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeGreaterThanOrEqual(1_000)
     expect(requests[1]!.receivedAt - requests[0]!.receivedAt).toBeLessThan(3_000)
   })
@@ -71,7 +71,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     await waitFor(async () => !(await world.redis.hexists(world.keys.subscriptions(tenantId), id)), { what: 'the subscription removed' })
     expect(await world.redis.hexists(world.keys.fingerprints(tenantId), record.fingerprint)).toBe(0)
     expect(Number(await world.redis.get(world.keys.version(tenantId)))).toBeGreaterThan(versionBefore)
-    const attempts = await waitFor(async () => (await world.attempts(id)).length > 0 && world.attempts(id))
+    const attempts = await atLeast(1, () => world.attempts(id), 'an attempt record')
     expect(attempts[0]).toMatchObject({ outcome: 'gone', status: 410 })
     // No retry, and the next event finds nothing to deliver to.
     await world.publish(receipt(tenantId))
@@ -86,17 +86,14 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/always-500?${secretQuery}` })
     const event = receipt(tenantId)
     await world.publish(event)
-    const [record] = await waitFor(async () => {
-      const records = await deadLetters(tenantId)
-      return records.length > 0 && records
-    }, { what: 'the dead letter record', timeoutMs: 10_000 })
+    const [record] = await atLeast(1, () => deadLetters(tenantId), 'the dead letter record', 10_000)
     expect(at('/always-500')).toHaveLength(3)
     expect(record).toMatchObject({ class: 'endpoint', tenantId, subscriptionId: id, eventId: event.id, lastStatus: 500, attempts: 3 })
     expect(record!.id).toMatch(/^dl_/)
     expect(record!.reason).toMatch(/exhausted.*HTTP 500/)
     expect(record!.task?.deliveryId).toBe(deliveryIdFor(event.id, id))
     expect(await world.redis.zscore(world.keys.deadLettersByTime(tenantId), record!.id)).not.toBeNull()
-    const attempts = await waitFor(async () => (await world.attempts(id)).length >= 3 && world.attempts(id), { what: 'three attempt records' })
+    const attempts = await atLeast(3, () => world.attempts(id), 'three attempt records')
     expect(attempts[0]).toMatchObject({ outcome: 'gave-up', status: 500, attempt: 3 })
     const stored = JSON.stringify(await world.redis.hgetall(world.keys.deadLetters(tenantId))) + JSON.stringify(attempts)
     expect(stored).not.toContain(secretQuery)
@@ -108,10 +105,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     script.set('/bad-request', [{ status: 400 }])
     const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/bad-request` })
     await world.publish(receipt(tenantId))
-    const [record] = await waitFor(async () => {
-      const records = await deadLetters(tenantId)
-      return records.length > 0 && records
-    }, { what: 'the dead letter record' })
+    const [record] = await atLeast(1, () => deadLetters(tenantId), 'the dead letter record')
     expect(record).toMatchObject({ class: 'endpoint', subscriptionId: id, lastStatus: 400, attempts: 2 })
     expect(at('/bad-request')).toHaveLength(2)
   })
@@ -130,10 +124,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     } finally {
       await connection.close()
     }
-    const records = await waitFor(async () => {
-      const all = await deadLetters(tenantId)
-      return all.length >= 3 && all
-    }, { what: 'three pipeline dead letters of the tenant' })
+    const records = await atLeast(3, () => deadLetters(tenantId), 'three pipeline dead letters of the tenant')
     expect(records.every((r) => r.class === 'pipeline')).toBe(true)
     expect(records.find((r) => /json/i.test(r.reason))?.body).toBe('{ not json')
     expect(records.find((r) => r.eventId === 'evt-bad-1')?.reason).toMatch(/invalid inventory.goods-received.v1 at \/data/)
@@ -159,10 +150,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     } finally {
       await connection.close()
     }
-    const [record] = await waitFor(async () => {
-      const all = await deadLetters(tenantId)
-      return all.length > 0 && all
-    }, { what: 'the poison dead letter' })
+    const [record] = await atLeast(1, () => deadLetters(tenantId), 'the poison dead letter')
     expect(record).toMatchObject({ class: 'pipeline', eventId: 'evt-poison' })
     expect(record!.reason).toMatch(/poison/)
   })

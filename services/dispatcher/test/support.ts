@@ -3,7 +3,7 @@ import {
   createEventPublisher, createSecretBox, goodsReceivedEvent, redactUrl, redisKeys, sealingContext,
   type AttemptRecord, type EventPublisher, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
 } from '@arrivals/contracts'
-import { createNamespace, type TestNamespace } from '@arrivals/test-kit'
+import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildApp, type BuildOptions } from '../src/app.js'
@@ -138,4 +138,14 @@ export function receipt(tenantId: string, overrides: { storeId?: string; items?:
 
 export function tenant(): string {
   return `tenant-${randomBytes(4).toString('hex')}`
+}
+
+/** Polls until the list has at least `count` items, and returns it. */
+export async function atLeast<T>(count: number, list: () => T[] | Promise<T[]>, what: string, timeoutMs = 10_000): Promise<T[]> {
+  let last: T[] = []
+  await waitFor(async () => {
+    last = await list()
+    return last.length >= count
+  }, { what, timeoutMs })
+  return last
 }

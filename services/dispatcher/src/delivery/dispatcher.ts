@@ -71,7 +71,8 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const sender = createSender({
     policy: { allowPrivate: settings.callbackAllowPrivate, ...(options.callbackLookup ? { lookup: options.callbackLookup } : {}) },
     timeoutMs: settings.deliveryTimeoutMs,
-    connectionsPerOrigin: settings.endpointConcurrency,
+    // Many flows share one host (all of a region's Logic Apps): the per-endpoint cap is the gate's, not the pool's.
+    connectionsPerOrigin: settings.deliveryConcurrency,
   })
   const gate = new ConcurrencyGate(settings.deliveryConcurrency, settings.endpointConcurrency)
   const shutdown = new AbortController()

@@ -21,7 +21,7 @@ export interface Sender {
 export interface SenderOptions {
   policy: CallbackPolicy
   timeoutMs: number
-  /** Keep-alive connections per origin: as many as one endpoint may have requests in flight. */
+  /** Keep-alive connections per origin (scheme, host, port); many endpoints may share one origin. */
   connectionsPerOrigin: number
 }
 
