@@ -5,8 +5,9 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 import { contenders, dispatcherAvailable } from './lib/contenders.mjs'
-import { machineFacts } from './lib/machine.mjs'
+import { machineFacts, rabbitmqPid, serverCpu } from './lib/machine.mjs'
 import { cleanupNamespace, newNamespace } from './lib/namespace.mjs'
 import { startReceiverFarm } from './lib/receiver.mjs'
 import { renderMarkdown, renderTable } from './lib/report.mjs'
@@ -70,10 +71,13 @@ async function runOne(plan, contenderName, receiver) {
     publisher = await contender.prepare({ namespace, settings, subscriptions: plan.subscriptions, subscriptionsFile })
     const options = { namespace, settings, subscriptionsFile, logFile }
     let publishStart
+    let serversBefore
     if (plan.mode === 'preload') {
       await publishAll(publisher, receiver, plan, runId)
+      serversBefore = await serverCpu(redis, brokerPid)
       handle = await contender.start(options)
     } else {
+      serversBefore = await serverCpu(redis, brokerPid)
       handle = await contender.start(options)
       publishStart = performance.now()
       await publishPaced(publisher, receiver, plan, runId)
@@ -89,6 +93,13 @@ async function runOne(plan, contenderName, receiver) {
     result.received = run.received
     result.duplicates = run.duplicates
     result.peakRssMb = handle.peakRssMb()
+    const serversAfter = await serverCpu(redis, brokerPid)
+    const perWebhook = (seconds) => (seconds === null || !run.received ? null : Math.round((seconds * 1000 * 1000) / run.received) / 1000)
+    result.cpuMsPerWebhook = {
+      contender: perWebhook(handle.cpuSeconds()),
+      rabbitmq: perWebhook(serversAfter.rabbitmq === null ? null : serversAfter.rabbitmq - serversBefore.rabbitmq),
+      redis: perWebhook(serversAfter.redis - serversBefore.redis),
+    }
     if (plan.mode === 'preload') {
       result.webhooksPerSecond = throughput(run)
     } else if (plan.expectedHealthy === undefined) {
@@ -130,6 +141,8 @@ function parseDelay(entry) {
   return Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2]]
 }
 
+const brokerPid = rabbitmqPid()
+const redis = new Redis(settings.redisUrl)
 const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, settings.singleEndpoints))
 const results = {
   date: new Date().toISOString(),
@@ -156,6 +169,7 @@ try {
   }
 } finally {
   await receiver.close()
+  redis.disconnect()
   save()
 }
 console.log(`\n${renderTable(results)}`)

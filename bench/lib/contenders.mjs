@@ -2,6 +2,7 @@
 // Every contender is handed the same events, the same subscriptions and the same concurrency.
 import { existsSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { dirname } from 'node:path'
 import { Queue } from 'bullmq'
 import amqp from 'amqplib'
 import { Redis } from 'ioredis'
@@ -40,7 +41,8 @@ async function waitForReady(url, handle, timeoutMs = 30_000) {
 async function startDispatcher({ namespace, settings, logFile }) {
   const port = await freePort()
   const handle = startProcess({
-    args: [dispatcherServer],
+    // With BENCH_PROFILE, a V8 CPU profile per dispatcher process lands beside the logs.
+    args: [...(settings.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(logFile)] : []), dispatcherServer],
     logFile,
     env: {
       AMQP_URL: settings.amqpUrl,
@@ -70,6 +72,7 @@ function combined(handles) {
   return {
     exited: Promise.all(handles.map((h) => h.exited)),
     peakRssMb: () => handles.reduce((sum, h) => sum + h.peakRssMb(), 0),
+    cpuSeconds: () => handles.reduce((sum, h) => sum + h.cpuSeconds(), 0),
     async stop() {
       const ends = await Promise.all(handles.map((h) => h.stop()))
       return ends.find((end) => end.code !== 0) ?? ends[0]

@@ -32,6 +32,20 @@ function statusKb(pid, field) {
   }
 }
 
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; 0 when it is gone. */
+export function processCpuSeconds(pid) {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return 0
+  }
+}
+
+// USER_HZ: 100 on every Linux architecture Node supports.
+const CLOCK_TICKS = 100
+
 /**
  * Starts `node <args>` with the environment given (plus PATH and HOME), logging to logFile.
  * With `ipc`, the child says it is ready with process.send({ ready: true }).
@@ -74,6 +88,9 @@ export function startProcess({ args, env, logFile, ipc = false }) {
           reject(new Error(`exited with ${code} before it was ready; see ${logFile}`))
         })
       })
+    },
+    cpuSeconds() {
+      return descendants(child.pid).reduce((sum, pid) => sum + processCpuSeconds(pid), 0)
     },
     peakRssMb() {
       sample()

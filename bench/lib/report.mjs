@@ -4,7 +4,8 @@ const fmt = (value, digits = 0) => (value === null || value === undefined ? '–
 
 function row(r) {
   const scenario = r.subscriptions ? `${r.scenario} (${r.subscriptions.toLocaleString('en-US')} subs)` : r.scenario
-  if (r.notMeasured) return [scenario, r.label, '–', '–', '–', '–', '–', '–', `not measured: ${r.notMeasured}`]
+  if (r.notMeasured) return [scenario, r.label, '–', '–', '–', '–', '–', '–', '–', `not measured: ${r.notMeasured}`]
+  const cpu = r.cpuMsPerWebhook ? [r.cpuMsPerWebhook.contender, r.cpuMsPerWebhook.rabbitmq, r.cpuMsPerWebhook.redis].map((v) => fmt(v, 3)).join(' / ') : '–'
   const latency = r.latencyMs ?? r.healthyLatencyMs ?? {}
   const delivered = r.healthyExpected === undefined ? `${fmt(r.received)}/${fmt(r.expected)}` : `${fmt(r.healthyReceived)}/${fmt(r.healthyExpected)} healthy`
   const notes = []
@@ -12,10 +13,10 @@ function row(r) {
   if (r.duplicates) notes.push(`${r.duplicates} duplicates`)
   if (r.loadAverage !== undefined) notes.push(`load ${r.loadAverage}`)
   if (r.error) notes.push(r.error)
-  return [scenario, r.label, delivered, fmt(r.webhooksPerSecond), fmt(latency.p50, 1), fmt(latency.p95, 1), fmt(latency.p99, 1), fmt(r.peakRssMb), notes.join('; ')]
+  return [scenario, r.label, delivered, fmt(r.webhooksPerSecond), fmt(latency.p50, 1), fmt(latency.p95, 1), fmt(latency.p99, 1), fmt(r.peakRssMb), cpu, notes.join('; ')]
 }
 
-const header = ['scenario', 'contender', 'delivered', 'webhooks/s', 'p50 ms', 'p95 ms', 'p99 ms', 'peak RSS MB', 'notes']
+const header = ['scenario', 'contender', 'delivered', 'webhooks/s', 'p50 ms', 'p95 ms', 'p99 ms', 'peak RSS MB', 'CPU ms/webhook: own / RabbitMQ / Redis', 'notes']
 
 export function renderTable(results) {
   const rows = [header, ...results.runs.map(row)]
@@ -45,7 +46,8 @@ export function verdicts(results) {
     }
     const vsBull = ratio(arrivals, bull)
     const vsBare = ratio(arrivals, bare)
-    lines.push(`${scenario}: Arrivals/BullMQ = ${fmt(vsBull, 2)}× (target ≥ 1.5: ${vsBull >= 1.5 ? 'met' : 'missed'}), Arrivals/bare amqplib = ${fmt(vsBare, 2)}× (target ≥ 0.8: ${vsBare >= 0.8 ? 'met' : 'missed'})`)
+    const verdict = (value, target) => (value === null ? 'not measured' : value >= target ? 'met' : 'missed')
+    lines.push(`${scenario}: Arrivals/BullMQ = ${fmt(vsBull, 2)}× (target ≥ 1.5: ${verdict(vsBull, 1.5)}), Arrivals/bare amqplib = ${fmt(vsBare, 2)}× (target ≥ 0.8: ${verdict(vsBare, 0.8)})`)
   }
   const latency = find(results, 'latency', 'arrivals')
   if (latency) {

@@ -40,6 +40,8 @@ export function readSettings() {
     fanout: integer('BENCH_FANOUT', 10),
     /** Same worker concurrency for all three; the AMQP prefetch equals it. */
     concurrency: integer('BENCH_CONCURRENCY', 64),
+    /** Write a V8 CPU profile of each dispatcher process into bench/results/logs/. */
+    profile: process.env.BENCH_PROFILE === '1',
     /** Dispatcher processes for the Arrivals contender (1: the same one process as each reference). */
     dispatcherReplicas: integer('BENCH_DISPATCHER_REPLICAS', 1),
     /** Latency run: a steady publish rate (events/s) for this many seconds. */
