@@ -158,6 +158,15 @@ describe('Idempotency-Key', () => {
     expect(retried.json()).toEqual(accepted[0]?.json())
   })
 
+  it('frees the key when the request was refused before publishing', async () => {
+    const key = randomUUID()
+    const refused = await postReceipt(app, contoso, 'store-1', receipt({ receivedAt: '2026-12-31T23:59:60Z' }), { 'idempotency-key': key })
+    expect(refused.statusCode).toBe(400)
+    const accepted = await postReceipt(app, contoso, 'store-1', receipt(), { 'idempotency-key': key })
+    expect(accepted.statusCode).toBe(202)
+    expect((await queue.only()).event.id).toBe(accepted.json().eventId)
+  })
+
   it('refuses a malformed key with 400', async () => {
     const response = await postReceipt(app, contoso, 'store-1', receipt(), { 'idempotency-key': 'has spaces and ü' })
     expect(response.statusCode).toBe(400)
@@ -187,6 +196,8 @@ describe('bad input: a 4xx that says what to fix, and nothing published', () => 
     { name: 'over-long storeName', body: receipt({ storeName: long(201) }), message: /storeName must NOT have more than 200 characters/ },
     { name: 'too many items', body: receipt({ items: Array.from({ length: 501 }, () => item) }), message: /items must NOT have more than 500 items/ },
     { name: 'receivedAt without a time zone', body: receipt({ receivedAt: '2026-03-01T09:30:00' }), message: /receivedAt must match format "date-time"/ },
+    { name: 'receivedAt with a space for the T', body: receipt({ receivedAt: '2026-03-01 09:30:00Z' }), message: /receivedAt must match pattern/ },
+    { name: 'receivedAt on a leap second (valid RFC 3339, not a valid event time)', body: receipt({ receivedAt: '2026-12-31T23:59:60Z' }), message: /does not make a valid event/ },
     { name: 'a JSON array', body: [item], message: /body must be object/ },
     { name: 'invalid JSON', body: '{"supplier": ', message: /not valid JSON/ },
     { name: 'an empty body', body: '', message: /body is empty/ },

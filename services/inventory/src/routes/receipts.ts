@@ -72,7 +72,9 @@ const receipts: FastifyPluginAsyncTypebox<{ eventSource: string }> = async (app,
       await settled?.complete(answer).catch((error: Error) => request.log.warn({ err: { message: error.message }, tenantId }, 'could not store the idempotent answer'))
       return reply.code(202).send(answer)
     } catch (error) {
-      await settled?.fail().catch(() => {})
+      // Only a publish that may have reached the broker binds the key to this request; anything
+      // refused before that (an invalid event, Redis away before the publish) frees the key.
+      await (error instanceof PublishUnavailableError ? settled?.fail() : settled?.release())?.catch(() => {})
       if (error instanceof PublishUnavailableError) {
         throw new ServiceUnavailableError(`the receipt was not accepted: ${error.message}; retry later`, PUBLISH_RETRY_AFTER_SECONDS, { cause: error })
       }

@@ -14,7 +14,12 @@ export const ReceiptBody = Type.Object({
   })),
   supplier: GoodsReceivedData.properties.supplier,
   items: Type.Array(ReceiptItem, { minItems: 1, maxItems: limits.maxItems, description: `1 to ${limits.maxItems} received lines.` }),
-  receivedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the goods were received (RFC 3339 with a time zone); defaults to now.' })),
+  receivedAt: Type.Optional(Type.String({
+    format: 'date-time',
+    // The contract's shape: a "T" between date and time, and a time zone.
+    pattern: '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?([Zz]|[+-]\\d{2}:\\d{2})$',
+    description: 'When the goods were received (RFC 3339 with a time zone, e.g. 2026-03-01T09:30:00Z); defaults to now.',
+  })),
   storeName: Type.Optional(Type.String({
     minLength: 1,
     maxLength: limits.nameLength,

@@ -21,7 +21,15 @@ type IdempotencyRecord =
   | { state: 'failed'; hash: string }
 
 export type Claim =
-  | { outcome: 'claimed'; complete(answer: unknown): Promise<void>; fail(): Promise<void> }
+  | {
+    outcome: 'claimed'
+    /** The broker confirmed: keep the answer for replays. */
+    complete(answer: unknown): Promise<void>
+    /** The publish failed (503): the same request may retry, a different one stays refused. */
+    fail(): Promise<void>
+    /** The request was refused before anything happened (4xx): the key is free again. */
+    release(): Promise<void>
+  }
   | { outcome: 'replay'; answer: unknown }
   | { outcome: 'conflict' }
   | { outcome: 'in-progress' }
@@ -49,6 +57,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
 return false`
+
+// Deletes our own pending record (compare-and-delete). ARGV: our pending record.
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`
 
 /** SHA-256 of a JSON value with its object keys sorted, so key order and spacing do not matter. */
 export function canonicalHash(value: unknown): string {
@@ -83,6 +98,7 @@ export function idempotencyStore(redis: Redis, options: IdempotencyOptions, onRe
           outcome: 'claimed',
           complete: (answer) => settle({ state: 'done', hash, answer }),
           fail: () => settle({ state: 'failed', hash }),
+          release: () => redis.eval(RELEASE, 1, redisKey, pending).then(() => {}),
         }
       } else {
         const record = JSON.parse(current) as IdempotencyRecord
