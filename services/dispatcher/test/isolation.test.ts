@@ -94,7 +94,7 @@ describe('disabling after sustained failure', () => {
     await world.publish(receipt(tenantId))
     const record = await waitFor(async () => {
       const stored = JSON.parse((await world.redis.hget(world.keys.subscriptions(tenantId), id))!) as SubscriptionRecord
-      return stored.status === 'disabled' && stored
+      return stored.status === 'disabled' ? stored : undefined
     }, { what: 'the subscription disabled' })
     expect(record.disabledReason).toMatch(/3 consecutive failed attempts.*HTTP 500/)
     expect(record.disabledAt).toBeDefined()

@@ -108,7 +108,7 @@ export class World {
 
   async close(): Promise<void> {
     const tiers = this.apps[0]?.dispatcher.retryTiersMs ?? parseRetrySchedule(TEST_SCHEDULE)
-    await Promise.all(this.apps.map((app) => app.close()))
+    await Promise.all(this.apps.map((app) => app.close().catch(() => {})))
     await this.publisher?.close()
     this.redis.disconnect()
     await this.ns.cleanup({ retryDelaysMs: tiers })
