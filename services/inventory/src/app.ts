@@ -70,7 +70,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
     const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
     await withTypes.register(tenantAuth, { authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))] })
     await withTypes.register(rateLimit, { perMinute: settings.rateLimitPerMinute })
-    await withTypes.register(receipts, { eventSource: settings.eventSource })
+    await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
     await withTypes.register(stores)
   })
 }, { name: 'inventory' })

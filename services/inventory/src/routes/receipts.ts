@@ -10,7 +10,7 @@ import { StoreParams } from '../schemas/stores.js'
 /** Seconds a caller should wait before retrying after the broker was unavailable. */
 const PUBLISH_RETRY_AFTER_SECONDS = 5
 
-const receipts: FastifyPluginAsyncTypebox<{ eventSource: string }> = async (app, options) => {
+const receipts: FastifyPluginAsyncTypebox<{ eventSource: string; confirmTimeoutMs: number }> = async (app, options) => {
   app.post('/v1/stores/:storeId/receipts', {
     schema: {
       operationId: 'recordGoodsReceipt',
@@ -76,7 +76,12 @@ const receipts: FastifyPluginAsyncTypebox<{ eventSource: string }> = async (app,
       // refused before that (an invalid event, Redis away before the publish) frees the key.
       await (error instanceof PublishUnavailableError ? settled?.fail() : settled?.release())?.catch(() => {})
       if (error instanceof PublishUnavailableError) {
-        throw new ServiceUnavailableError(`the receipt was not accepted: ${error.message}; retry later`, PUBLISH_RETRY_AFTER_SECONDS, { cause: error })
+        // The detail (addresses, timings) goes to the log; the caller learns what to do.
+        request.log.warn({ err: { message: error.message }, tenantId, storeId }, 'goods receipt not published')
+        throw new ServiceUnavailableError(
+          `the receipt was not accepted: the message broker is unavailable or did not confirm it within ${options.confirmTimeoutMs} ms; nothing was recorded, retry after ${PUBLISH_RETRY_AFTER_SECONDS} s`,
+          PUBLISH_RETRY_AFTER_SECONDS, { cause: error },
+        )
       }
       if (error instanceof InvalidEventError) throw new HttpError(400, `the receipt does not make a valid event: ${error.message}`, 'INVALID_EVENT')
       throw error
