@@ -14,4 +14,5 @@ try {
 const app = await buildApp(settings, { logger: loggerOptions('dispatcher', settings.logLevel), name: process.env.HOSTNAME ?? String(process.pid) })
 // The hard deadline sits beyond the drain deadline, so a graceful drain is never cut short.
 await runService({ app, port: settings.port, host: settings.host, shutdownDelayMs: settings.drainTimeoutMs + 15_000 })
-app.log.info({ port: settings.port, host: settings.host }, 'listening')
+const address = app.server.address()
+app.log.info({ port: typeof address === 'object' && address ? address.port : settings.port, host: settings.host }, 'listening')
