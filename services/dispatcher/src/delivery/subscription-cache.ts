@@ -3,9 +3,12 @@ import type { Redis } from 'ioredis'
 import type { Log } from './log.js'
 import { signingKey } from './signing.js'
 
+/** The fields of a record the dispatcher needs (the rest is not kept: a tenant may have 100,000). */
+export type SubscriptionView = Pick<SubscriptionRecord, 'id' | 'tenantId' | 'eventType' | 'callbackRedacted' | 'filters' | 'status' | 'disabledReason'>
+
 /** A subscription as the dispatcher holds it: the record, and its secrets opened only when first needed. */
 export interface CachedSubscription {
-  record: SubscriptionRecord
+  record: SubscriptionView
   /** The callback URL (opened on first use, then kept in memory). */
   callbackUrl(): string
   /** The HMAC key from the `whsec_` secret (opened on first use). */
@@ -14,9 +17,10 @@ export interface CachedSubscription {
 
 interface TenantSubscriptions {
   version: string | null
-  loadedAt: number
   checkedAt: number
   byId: Map<string, CachedSubscription>
+  /** Ids looked up one by one and not found at this version (tasks of a deleted subscription). */
+  missing: Set<string>
   /** Active subscriptions indexed by their storeId filter, so matching never walks the whole tenant. */
   byStore: Map<string, CachedSubscription[]>
   /** Active subscriptions without a storeId filter: they see every store. */
@@ -38,8 +42,8 @@ function lazy<T>(open: () => T): () => T {
 }
 
 /**
- * Per-tenant cache of subscriptions. A tenant's records are loaded with one MULTI (version +
- * HGETALL) the first time an event or task of that tenant needs them, then served from memory.
+ * Per-tenant cache of subscriptions. A tenant's records are loaded (its version, then HSCAN pages)
+ * the first time an event or task of that tenant needs them, then served from memory.
  * A change anywhere PUBLISHes the tenant id on `subscriptionsChanged` and drops that tenant's entry;
  * in case a message is lost (a reconnect), the version is compared at most every `recheckMs`, and
  * every entry is dropped when the subscriber reconnects. Matching an event costs the number of the
@@ -80,14 +84,23 @@ export class SubscriptionCache {
     })
   }
 
-  /** One subscription, reloading the tenant once when it is not there (created a moment ago). */
+  /**
+   * One subscription. When the cached tenant does not have it (created a moment ago, or deleted), the
+   * one record is read (HGET), never the whole tenant again; a miss is remembered until the next change.
+   */
   async find(tenantId: string, subscriptionId: string): Promise<CachedSubscription | undefined> {
-    let tenant = await this.tenant(tenantId)
+    const tenant = await this.tenant(tenantId)
     const found = tenant.byId.get(subscriptionId)
-    if (found || Date.now() - tenant.loadedAt < 50) return found
-    this.invalidate(tenantId)
-    tenant = await this.tenant(tenantId)
-    return tenant.byId.get(subscriptionId)
+    if (found || tenant.missing.has(subscriptionId)) return found
+    const json = await this.options.redis.hget(this.options.keys.subscriptions(tenantId), subscriptionId)
+    const subscription = json === null ? undefined : this.view(tenantId, subscriptionId, json)
+    if (!subscription) {
+      tenant.missing.add(subscriptionId)
+      return undefined
+    }
+    // It exists but this copy of the tenant is older: load the tenant afresh next time.
+    this.tenants.delete(tenantId)
+    return subscription
   }
 
   private async tenant(tenantId: string): Promise<TenantSubscriptions> {
@@ -113,49 +126,65 @@ export class SubscriptionCache {
         return cached
       }
     }
-    const results = await redis.multi().get(keys.version(tenantId)).hgetall(keys.subscriptions(tenantId)).exec()
-    if (!results) throw new Error('redis aborted the subscriptions read')
-    const [[versionError, version], [hashError, hash]] = results as [[Error | null, string | null], [Error | null, Record<string, string>]]
-    if (versionError ?? hashError) throw (versionError ?? hashError)!
-    const tenant = this.index(tenantId, version, hash)
+    // The version is read first: a change during the scan bumps it, so the next check reloads.
+    const version = await redis.get(keys.version(tenantId))
+    const now = Date.now()
+    const tenant: TenantSubscriptions = { version, checkedAt: now, byId: new Map(), byStore: new Map(), anyStore: [], missing: new Set() }
+    // HSCAN in pages rather than one HGETALL: a tenant with 100,000 subscriptions is never one reply.
+    let cursor = '0'
+    do {
+      const [next, page] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', 1000)
+      cursor = next
+      for (let index = 0; index + 1 < page.length; index += 2) this.add(tenant, tenantId, page[index]!, page[index + 1]!)
+    } while (cursor !== '0')
     // An invalidation that arrived while this load was in flight wins: the next event loads again.
     if (generation === this.generation) this.tenants.set(tenantId, tenant)
     return tenant
   }
 
-  private index(tenantId: string, version: string | null, hash: Record<string, string>): TenantSubscriptions {
-    const now = Date.now()
-    const tenant: TenantSubscriptions = { version, loadedAt: now, checkedAt: now, byId: new Map(), byStore: new Map(), anyStore: [] }
-    const { box } = this.options
-    for (const [id, json] of Object.entries(hash)) {
-      let record: SubscriptionRecord
-      try {
-        record = JSON.parse(json) as SubscriptionRecord
-      } catch {
-        this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record is not JSON; ignored')
-        continue
-      }
-      // The record's own tenant and id must be the ones it is filed under (they are the sealing context).
-      if (record.id !== id || record.tenantId !== tenantId || typeof record.callbackSealed !== 'string' || typeof record.secretSealed !== 'string') {
-        this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record does not match its key; ignored')
-        continue
-      }
-      record.filters ??= {}
-      const subscription: CachedSubscription = {
-        record,
-        callbackUrl: lazy(() => box.open(record.callbackSealed, sealingContext.callback(tenantId, id))),
-        signingKey: lazy(() => signingKey(box.open(record.secretSealed, sealingContext.secret(tenantId, id)))),
-      }
-      tenant.byId.set(id, subscription)
-      if (record.status !== 'active') continue
-      const store = record.filters.storeId
-      if (store === undefined) tenant.anyStore.push(subscription)
-      else {
-        const list = tenant.byStore.get(store)
-        if (list) list.push(subscription)
-        else tenant.byStore.set(store, [subscription])
-      }
+  /** Parses and checks one stored record; undefined (with a warning) when it cannot be used. */
+  private view(tenantId: string, id: string, json: string): CachedSubscription | undefined {
+    let record: SubscriptionRecord
+    try {
+      record = JSON.parse(json) as SubscriptionRecord
+    } catch {
+      this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record is not JSON; ignored')
+      return undefined
     }
-    return tenant
+    // The record's own tenant and id must be the ones it is filed under (they are the sealing context).
+    if (record.id !== id || record.tenantId !== tenantId || typeof record.callbackSealed !== 'string' || typeof record.secretSealed !== 'string') {
+      this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record does not match its key; ignored')
+      return undefined
+    }
+    const { box } = this.options
+    const { callbackSealed, secretSealed } = record
+    const view: SubscriptionView = {
+      id,
+      tenantId,
+      eventType: record.eventType,
+      callbackRedacted: record.callbackRedacted,
+      filters: record.filters ?? {},
+      status: record.status,
+    }
+    if (record.disabledReason !== undefined) view.disabledReason = record.disabledReason
+    return {
+      record: view,
+      callbackUrl: lazy(() => box.open(callbackSealed, sealingContext.callback(tenantId, id))),
+      signingKey: lazy(() => signingKey(box.open(secretSealed, sealingContext.secret(tenantId, id)))),
+    }
+  }
+
+  private add(tenant: TenantSubscriptions, tenantId: string, id: string, json: string): void {
+    const subscription = this.view(tenantId, id, json)
+    if (!subscription) return
+    tenant.byId.set(id, subscription)
+    if (subscription.record.status !== 'active') return
+    const store = subscription.record.filters.storeId
+    if (store === undefined) tenant.anyStore.push(subscription)
+    else {
+      const list = tenant.byStore.get(store)
+      if (list) list.push(subscription)
+      else tenant.byStore.set(store, [subscription])
+    }
   }
 }
