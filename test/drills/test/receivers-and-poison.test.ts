@@ -9,7 +9,7 @@ import { stream, streamReceipt, useDrill } from '../src/drill.js'
 const EVENTS = 200
 
 describe('drill: receivers that fail, hang and are gone; a malformed message on the exchange', () => {
-  const drill = useDrill({ dispatchers: 1, env: { dispatcher: { DELIVERY_TIMEOUT_MS: '1000' } } })
+  const drill = useDrill({ dispatchers: 1, env: { dispatcher: { DELIVERY_TIMEOUT_MS: '1000', CIRCUIT_OPEN_MS: '2000' } } })
 
   it('delivers to the healthy and the flaky flow, stops delivering to the gone one, and is not held up by the hanging one', async () => {
     const { stack, platform, publisher } = drill

@@ -8,6 +8,8 @@ export interface AcceptedReceipt {
   storeId: string
   skus: string[]
   totalQuantity: number
+  /** When the product accepted it (ms since epoch): event-to-flow latency starts here. */
+  acceptedAt: number
 }
 
 /** DESIGN.md's filter rules: storeId exact, sku on any item, minQuantity ≤ totalQuantity; absent matches all. */
@@ -30,6 +32,8 @@ export interface DeliveryAccount {
   unexpected: string[]
   /** A (flow, event) whose deliveries did not all carry deliveryIdFor(eventId, subscriptionId). */
   wrongIds: string[]
+  /** From acceptance to the first arrival at each flow, over the delivered pairs. */
+  latencyMs: { p50: number; p95: number; max: number }
 }
 
 /**
@@ -37,7 +41,8 @@ export interface DeliveryAccount {
  * matching flow of its tenant at least once, nothing anywhere else, duplicates with one webhook-id.
  */
 export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], receipts: readonly AcceptedReceipt[], notifications: readonly Notification[]): DeliveryAccount {
-  const account: DeliveryAccount = { delivered: 0, expected: 0, duplicates: 0, missing: [], unexpected: [], wrongIds: [] }
+  const account: DeliveryAccount = { delivered: 0, expected: 0, duplicates: 0, missing: [], unexpected: [], wrongIds: [], latencyMs: { p50: 0, p95: 0, max: 0 } }
+  const latencies: number[] = []
   const seen = new Map<string, Notification[]>()
   for (const notification of notifications) {
     const key = `${notification.flow.workflowId}\u0000${String(notification.payload.eventId)}`
@@ -52,7 +57,10 @@ export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], re
       if (should) {
         account.expected++
         if (arrived.length === 0) account.missing.push(`${flow.name} ← ${receipt.eventId}`)
-        else account.delivered++
+        else {
+          account.delivered++
+          latencies.push(Math.min(...arrived.map((n) => n.receivedAt)) - receipt.acceptedAt)
+        }
       } else if (arrived.length > 0) {
         account.unexpected.push(`${flow.name} ← ${receipt.eventId} (tenant ${receipt.tenantId}, store ${receipt.storeId}, total ${receipt.totalQuantity})`)
       }
@@ -63,6 +71,9 @@ export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], re
       }
     }
   }
+  latencies.sort((x, y) => x - y)
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
+  account.latencyMs = { p50: at(0.5), p95: at(0.95), max: latencies.at(-1) ?? 0 }
   for (const notification of notifications) {
     if (!byId.has(String(notification.payload.eventId))) {
       account.unexpected.push(`${notification.flow.name} ← unknown event ${String(notification.payload.eventId)}`)
@@ -74,7 +85,9 @@ export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], re
 /** A short summary for assertion messages (the lists can be thousands long). */
 export function describeAccount(account: DeliveryAccount): string {
   const head = (list: string[]) => `${list.length}${list.length ? `: ${list.slice(0, 5).join(' | ')}${list.length > 5 ? ' …' : ''}` : ''}`
+  const { p50, p95, max } = account.latencyMs
   return `expected ${account.expected}, delivered ${account.delivered}, duplicates ${account.duplicates}, ` +
+    `latency p50 ${p50} ms p95 ${p95} ms max ${max} ms, ` +
     `missing ${head(account.missing)}, unexpected ${head(account.unexpected)}, wrong webhook-ids ${head(account.wrongIds)}`
 }
 

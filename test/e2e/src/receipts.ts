@@ -26,7 +26,7 @@ export function receiptBody(spec: ReceiptSpec): { receiptId: string; supplier: s
 }
 
 function accepted(tenantId: string, eventId: string, spec: ReceiptSpec, items: ReceiptItem[]): AcceptedReceipt {
-  return { eventId, tenantId, storeId: spec.storeId, skus: items.map((item) => item.sku), totalQuantity: totalQuantity(items) }
+  return { eventId, tenantId, storeId: spec.storeId, skus: items.map((item) => item.sku), totalQuantity: totalQuantity(items), acceptedAt: Date.now() }
 }
 
 export interface PostResult {
