@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image per service, from one Dockerfile:
+#   docker build --build-arg SERVICE=inventory     -t arrivals-inventory .
+#   docker build --build-arg SERVICE=subscriptions -t arrivals-subscriptions .
+#   docker build --build-arg SERVICE=dispatcher    -t arrivals-dispatcher .
+# The base image is pinned by its full version tag (bump it deliberately, with the lockfile's Node range).
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
+
+# --- build: install exactly what the lockfile says, compile, then cut the one service out --------
+FROM ${NODE_IMAGE} AS build
+ARG SERVICE
+ARG PNPM_VERSION=12.4.2
+RUN test -n "$SERVICE" || (echo 'build with --build-arg SERVICE=inventory|subscriptions|dispatcher' >&2 && exit 1)
+RUN npm install --global --no-audit --no-fund "pnpm@${PNPM_VERSION}"
+WORKDIR /repo
+# Dependencies first, from the lockfile only, so this layer is reused until the lockfile changes.
+COPY pnpm-lock.yaml pnpm-workspace.yaml package.json .npmrc ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile
+RUN pnpm exec tsc -b "services/${SERVICE}"
+# The service with its production dependencies only (workspace packages copied in, no dev tools).
+RUN pnpm deploy --prod --filter "@arrivals/${SERVICE}" /out \
+ && rm -rf /out/dist && cp -R "services/${SERVICE}/dist" /out/dist
+
+# --- runtime: the deployed service, owned by root and read-only to the process ---------------
+FROM ${NODE_IMAGE} AS runtime
+ARG NODE_IMAGE
+ARG SERVICE
+ARG VERSION=0.0.0-dev
+ARG SOURCE=https://github.com/arrivals/arrivals
+LABEL org.opencontainers.image.title="arrivals-${SERVICE}" \
+      org.opencontainers.image.description="Arrivals ${SERVICE} service" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /out /app
+# The image's `node` user, by number, so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
+EXPOSE 3001 3002 3003
+# Exec form: node is PID 1 and receives SIGTERM itself, so the graceful shutdown runs.
+CMD ["node", "dist/server.js"]
