@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { contenders, dispatcherAvailable } from './lib/contenders.mjs'
-import { machineFacts, rabbitmqPid, serverCpu } from './lib/machine.mjs'
+import { dispatcherRevision, machineFacts, rabbitmqPid, serverCpu } from './lib/machine.mjs'
 import { cleanupNamespace, newNamespace } from './lib/namespace.mjs'
 import { startReceiverFarm } from './lib/receiver.mjs'
 import { renderMarkdown, renderTable } from './lib/report.mjs'
@@ -147,6 +147,7 @@ const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slow
 const results = {
   date: new Date().toISOString(),
   machine: await machineFacts(settings),
+  dispatcher: dispatcherRevision(),
   settings: Object.fromEntries(Object.entries(settings).filter(([key]) => !['encryptionKey', 'resultsFile', 'amqpUrl', 'redisUrl'].includes(key))),
   runs: [],
 }

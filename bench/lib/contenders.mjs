@@ -56,6 +56,7 @@ async function startDispatcher({ namespace, settings, logFile }) {
       RETRY_SCHEDULE: settings.retrySchedule,
       DELIVERY_TIMEOUT_MS: '10000',
       ...dispatcherConcurrency(settings.concurrency),
+      ...settings.dispatcherEnv,
     },
   })
   try {

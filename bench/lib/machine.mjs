@@ -42,3 +42,16 @@ export function rabbitmqPid() {
     return null
   }
 }
+
+/** Which dispatcher was measured: its last commit, and whether the working tree differs from it. */
+export function dispatcherRevision() {
+  const git = (...args) => execFileSync('git', args, { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname }).trim()
+  try {
+    return {
+      commit: git('log', '-1', '--format=%h %cI', '--', 'services/dispatcher'),
+      uncommittedChanges: git('status', '--porcelain', '--', 'services/dispatcher').length > 0,
+    }
+  } catch {
+    return null
+  }
+}

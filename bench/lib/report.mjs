@@ -76,7 +76,9 @@ export function renderMarkdown(results) {
   return [
     `Measured ${results.date.slice(0, 16).replace('T', ' ')} UTC on ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, RabbitMQ ${m.rabbitmq}, Redis ${m.redis}; broker, Redis, receiver and contender share the machine.`,
     '',
-    `Settings: concurrency (and AMQP prefetch) ${s.concurrency}; dispatcher replicas ${s.dispatcherReplicas}; single ${s.events} events over ${s.singleEndpoints} subscriptions; fan-out ${s.fanoutEvents} × ${s.fanout}; latency ${s.latencyRate}/s for ${s.latencySeconds} s; slow endpoint ${s.slowMs} ms among ${s.slowEndpoints}, ${s.slowRate}/s for ${s.slowSeconds} s; scale ${s.scaleEvents} events with ${s.scaleSubscriptions.join(' and ')} subscriptions; dispatcher RETRY_SCHEDULE ${s.retrySchedule}.`,
+    results.dispatcher ? `Dispatcher: commit ${results.dispatcher.commit}${results.dispatcher.uncommittedChanges ? ' plus uncommitted changes in the working tree' : ''}.` : 'Dispatcher: revision unknown.',
+    '',
+    `Settings: concurrency (and AMQP prefetch) ${s.concurrency}; dispatcher replicas ${s.dispatcherReplicas}; single ${s.events} events over ${s.singleEndpoints} subscriptions; fan-out ${s.fanoutEvents} × ${s.fanout}; latency ${s.latencyRate}/s for ${s.latencySeconds} s; slow endpoint ${s.slowMs} ms among ${s.slowEndpoints}, ${s.slowRate}/s for ${s.slowSeconds} s; scale ${s.scaleEvents} events with ${s.scaleSubscriptions.join(' and ')} subscriptions; dispatcher RETRY_SCHEDULE ${s.retrySchedule}${Object.keys(s.dispatcherEnv ?? {}).length ? `, ${Object.entries(s.dispatcherEnv).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''}.`,
     '',
     ...table,
     '',

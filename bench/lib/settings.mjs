@@ -40,6 +40,12 @@ export function readSettings() {
     fanout: integer('BENCH_FANOUT', 10),
     /** Same worker concurrency for all three; the AMQP prefetch equals it. */
     concurrency: integer('BENCH_CONCURRENCY', 64),
+    /** Extra dispatcher settings, `NAME=value,NAME=value` (e.g. FIRST_ATTEMPT_INLINE=false). */
+    dispatcherEnv: Object.fromEntries(list('BENCH_DISPATCHER_ENV', []).map((pair) => {
+      const at = pair.indexOf('=')
+      if (at < 1) throw new Error(`BENCH_DISPATCHER_ENV: "${pair}" is not NAME=value`)
+      return [pair.slice(0, at), pair.slice(at + 1)]
+    })),
     /** Write a V8 CPU profile of each dispatcher process into bench/results/logs/. */
     profile: process.env.BENCH_PROFILE === '1',
     /** Dispatcher processes for the Arrivals contender (1: the same one process as each reference). */
