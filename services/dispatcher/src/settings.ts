@@ -27,6 +27,10 @@ export interface DispatcherSettings {
   disableAfterFailures: number
   disableAfterMs: number
   drainTimeoutMs: number
+  /** Make the first attempt in the fan-out stage for fast, healthy endpoints (saves the second broker hop). */
+  firstAttemptInline: boolean
+  /** An endpoint answering slower than this (recent average) gets its first attempts through tasks. */
+  inlineMaxLatencyMs: number
 }
 
 export const DEFAULT_RETRY_SCHEDULE = '5s,30s,2m,10m,1h,6h,24h'
@@ -73,16 +77,18 @@ export function readSettings(env: Env): DispatcherSettings {
   const duration = (name: string, fallback: number, min = 1) => read.integer(name, fallback, { min, max: 7 * 86_400_000 })
   const count = (name: string, fallback: number, max = 10_000) => read.integer(name, fallback, { min: 1, max })
 
+  const deliveryConcurrency = count('DELIVERY_CONCURRENCY', 64, 1000)
   const settings: DispatcherSettings = {
     ...common,
     encryptionKey,
     callbackAllowPrivate: read.boolean('CALLBACK_ALLOW_PRIVATE', false),
     retryScheduleMs,
     deliveryTimeoutMs: duration('DELIVERY_TIMEOUT_MS', 10_000, 100),
-    eventsPrefetch: count('EVENTS_PREFETCH', 32, 1000),
+    eventsPrefetch: count('EVENTS_PREFETCH', 64, 1000),
     deliveryPrefetch: count('DELIVERY_PREFETCH', 64, 1000),
-    deliveryConcurrency: count('DELIVERY_CONCURRENCY', 64, 1000),
-    endpointConcurrency: count('ENDPOINT_CONCURRENCY', 16, 1000),
+    deliveryConcurrency,
+    // Half of all sends by default: one endpoint can go fast, but never take every slot.
+    endpointConcurrency: count('ENDPOINT_CONCURRENCY', Math.max(1, Math.floor(deliveryConcurrency / 2)), 1000),
     retryAfterMaxMs: duration('RETRY_AFTER_MAX_MS', 3_600_000),
     max4xxAttempts: count('MAX_4XX_ATTEMPTS', 3, 100),
     circuitFailureThreshold: count('CIRCUIT_FAILURE_THRESHOLD', 5),
@@ -90,6 +96,8 @@ export function readSettings(env: Env): DispatcherSettings {
     disableAfterFailures: count('DISABLE_AFTER_FAILURES', 20, 1_000_000),
     disableAfterMs: duration('DISABLE_AFTER_MS', 86_400_000, 0),
     drainTimeoutMs: duration('DRAIN_TIMEOUT_MS', 10_000, 0),
+    firstAttemptInline: read.boolean('FIRST_ATTEMPT_INLINE', true),
+    inlineMaxLatencyMs: duration('INLINE_MAX_LATENCY_MS', 250),
   }
   read.done()
   return settings

@@ -89,11 +89,11 @@ describe('graceful shutdown', () => {
     await receiver.close()
   })
 
-  async function queued(): Promise<number> {
+  async function queued(queue = topologyNames(world.ns.namespace).deliveriesQueue): Promise<number> {
     const connection = await amqp.connect(world.ns.amqpUrl)
     try {
       const channel = await connection.createChannel()
-      return (await channel.checkQueue(topologyNames(world.ns.namespace).deliveriesQueue)).messageCount
+      return (await channel.checkQueue(queue)).messageCount
     } finally {
       await connection.close()
     }
@@ -112,21 +112,27 @@ describe('graceful shutdown', () => {
     expect(await queued()).toBe(0)
   })
 
-  it('hands back what it cannot finish by the deadline, and another dispatcher delivers it with the same webhook-id', async () => {
-    delayMs = 4_000
-    const app = await world.start({ drainTimeoutMs: 300, deliveryTimeoutMs: 10_000 })
-    const tenantId = tenant()
-    await world.subscribe({ tenantId, url: `${receiver.url}/unfinished/${tenantId}` })
-    await world.publish(receipt(tenantId))
-    const [first] = await atLeast(1, () => receiver.requests.filter((r) => r.path === `/unfinished/${tenantId}`), 'the hanging request')
-    const started = Date.now()
-    await app.close()
-    expect(Date.now() - started).toBeLessThan(3_000)
-    await waitFor(async () => (await queued()) === 1, { what: 'the task back in the deliveries queue' })
+  for (const inline of [false, true]) {
+    const where = inline ? 'the event back in the events queue (first attempt inline)' : 'the task back in the deliveries queue'
+    it(`hands back what it cannot finish by the deadline: ${where}; another dispatcher delivers it with the same webhook-id`, async () => {
+      delayMs = 4_000
+      const app = await world.start({ drainTimeoutMs: 300, deliveryTimeoutMs: 10_000, firstAttemptInline: inline })
+      const tenantId = tenant()
+      await world.subscribe({ tenantId, url: `${receiver.url}/unfinished/${inline}/${tenantId}` })
+      await world.publish(receipt(tenantId))
+      const path = `/unfinished/${inline}/${tenantId}`
+      const [first] = await atLeast(1, () => receiver.requests.filter((r) => r.path === path), 'the hanging request')
+      const started = Date.now()
+      await app.close()
+      expect(Date.now() - started).toBeLessThan(3_000)
+      const names = topologyNames(world.ns.namespace)
+      await waitFor(async () => (await queued(inline ? names.dispatcherEventsQueue : names.deliveriesQueue)) === 1, { what: where })
 
-    delayMs = 0
-    await world.start()
-    const requests = await atLeast(2, () => receiver.requests.filter((r) => r.path === `/unfinished/${tenantId}`), 'the redelivery')
-    expect(requests[1]!.headers['webhook-id']).toBe(first!.headers['webhook-id'])
-  })
+      delayMs = 0
+      const next = await world.start({ firstAttemptInline: inline })
+      const requests = await atLeast(2, () => receiver.requests.filter((r) => r.path === path), 'the redelivery')
+      expect(requests[1]!.headers['webhook-id']).toBe(first!.headers['webhook-id'])
+      await next.close()
+    })
+  }
 })

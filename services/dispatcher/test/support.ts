@@ -34,6 +34,8 @@ export function testSettings(ns: TestNamespace, overrides: Partial<DispatcherSet
     disableAfterFailures: 1_000,
     disableAfterMs: 86_400_000,
     drainTimeoutMs: 2_000,
+    firstAttemptInline: true,
+    inlineMaxLatencyMs: 250,
     ...overrides,
   }
 }

@@ -36,6 +36,11 @@ export class CircuitBreakers {
     return { allowed: true, probe: true }
   }
 
+  /** No recent failures at all: the endpoint is healthy. */
+  isClosed(endpoint: string): boolean {
+    return !this.circuits.has(endpoint)
+  }
+
   /** Records an answer (or its absence): `failed` is an endpoint failure (5xx, 408, 429, timeout, network). */
   record(endpoint: string, failed: boolean, now = Date.now()): void {
     if (!failed) {

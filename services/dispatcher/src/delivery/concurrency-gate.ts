@@ -1,6 +1,6 @@
 /**
  * Caps concurrent sends per endpoint and in all. A slow endpoint holds at most `perEndpoint` sends
- * in flight and as many waiting; a task beyond that is 'busy' and the caller defers it to a retry tier
+ * in flight and a quarter as many waiting (enough to absorb a burst to a fast one); a task beyond that is 'busy' and the caller defers it to a retry tier
  * (without spending an attempt), so it releases its prefetch slot and other subscriptions' tasks keep
  * flowing. A fast endpoint never notices: its waiting tasks start within milliseconds.
  */
@@ -28,6 +28,13 @@ class Semaphore {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
   }
 
+  /** A slot now, without waiting, or false. */
+  tryAcquire(): boolean {
+    if (this.active >= this.limit || this.waiters.length > 0) return false
+    this.active += 1
+    return true
+  }
+
   release(): void {
     const next = this.waiters.shift()
     if (next) next.resolve()
@@ -45,8 +52,11 @@ export class ConcurrencyGate {
   private readonly total: Semaphore
   private readonly endpoints = new Map<string, Semaphore>()
 
+  private readonly waitingPerEndpoint: number
+
   constructor(total: number, private readonly perEndpoint: number) {
     this.total = new Semaphore(total)
+    this.waitingPerEndpoint = Math.max(1, Math.ceil(perEndpoint / 4))
   }
 
   /** A release function once both slots are held, or 'busy' when the endpoint's queue is full. */
@@ -56,7 +66,7 @@ export class ConcurrencyGate {
       semaphore = new Semaphore(this.perEndpoint)
       this.endpoints.set(endpoint, semaphore)
     }
-    const held = semaphore.acquire(this.perEndpoint)
+    const held = semaphore.acquire(this.waitingPerEndpoint)
     if (!held) return 'busy'
     const endpointSlot = semaphore
     await held
@@ -66,13 +76,19 @@ export class ConcurrencyGate {
       this.releaseEndpoint(endpoint, endpointSlot)
       throw error
     }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      this.total.release()
-      this.releaseEndpoint(endpoint, endpointSlot)
+    return this.releaser(endpoint, endpointSlot)
+  }
+
+  /** Both slots at once without waiting (the fan-out's inline first attempt), or undefined. */
+  tryAcquire(endpoint: string): Release | undefined {
+    const semaphore = this.endpoints.get(endpoint) ?? new Semaphore(this.perEndpoint)
+    if (!semaphore.tryAcquire()) return undefined
+    if (!this.total.tryAcquire()) {
+      semaphore.release()
+      return undefined
     }
+    this.endpoints.set(endpoint, semaphore)
+    return this.releaser(endpoint, semaphore)
   }
 
   /** Shutdown: every task still waiting for a slot is handed back (its caller requeues it). */
@@ -80,6 +96,17 @@ export class ConcurrencyGate {
     const error = new ShutdownError('shutting down')
     this.total.rejectWaiting(error)
     for (const semaphore of this.endpoints.values()) semaphore.rejectWaiting(error)
+  }
+
+  /** Gives both slots back, once, however often it is called. */
+  private releaser(endpoint: string, semaphore: Semaphore): Release {
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.total.release()
+      this.releaseEndpoint(endpoint, semaphore)
+    }
   }
 
   private releaseEndpoint(endpoint: string, semaphore: Semaphore): void {

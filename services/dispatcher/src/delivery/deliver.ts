@@ -1,7 +1,8 @@
 import { parseDeliveryTask, type AttemptOutcome, type AttemptRecord, type DeliveryTask } from '@arrivals/contracts'
 import type { AttemptLog } from './attempt-log.js'
 import type { CircuitBreakers } from './circuit-breaker.js'
-import type { ConcurrencyGate } from './concurrency-gate.js'
+import type { ConcurrencyGate, Release } from './concurrency-gate.js'
+import type { EndpointLatency } from './endpoint-latency.js'
 import type { Log } from './log.js'
 import type { DispatcherMetrics } from './metrics.js'
 import { decide, isEndpointFailure, type Decision, type RetryPolicy, type SendResult } from './retry-policy.js'
@@ -9,7 +10,7 @@ import type { Sender, SendRequest } from './sender.js'
 import { signWebhook } from './signing.js'
 import type { CachedSubscription, SubscriptionCache } from './subscription-cache.js'
 import type { SubscriptionChanges } from './subscription-changes.js'
-import { NOT_BEFORE_HEADER, type BrokerMessage, type TaskQueue, type Verdict } from './task-queue.js'
+import { HELD_HEADER, NOT_BEFORE_HEADER, type BrokerMessage, type TaskQueue, type Verdict } from './task-queue.js'
 
 /** Everything the deliver stage depends on, in one object (svix's context), so a test can build one. */
 export interface DeliveryContext {
@@ -18,6 +19,7 @@ export interface DeliveryContext {
   sender: Sender
   breakers: CircuitBreakers
   gate: ConcurrencyGate
+  latency: EndpointLatency
   attempts: AttemptLog
   changes: SubscriptionChanges
   queue: TaskQueue
@@ -90,9 +92,10 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
   }
   const task = parsed.task
 
+  const held = message.headers[HELD_HEADER] !== undefined
   const notBefore = Number(message.headers[NOT_BEFORE_HEADER])
   if (Number.isFinite(notBefore) && notBefore > Date.now()) {
-    await ctx.queue.schedule(task, notBefore - Date.now(), 'not-yet')
+    await ctx.queue.schedule(task, notBefore - Date.now(), 'not-yet', held)
     return 'deferred'
   }
 
@@ -105,16 +108,39 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
   const endpoint = subscription.record.callbackRedacted
   const release = await ctx.gate.acquire(endpoint)
   if (release === 'busy') {
-    await ctx.queue.schedule(task, ctx.shortestTierMs, 'endpoint-busy')
+    await ctx.queue.schedule(task, ctx.shortestTierMs, 'endpoint-busy', held)
     return 'deferred'
   }
+  return attempt(ctx, task, subscription, release, held)
+}
+
+/**
+ * The first attempt made right in the fan-out stage, saving the second broker hop, for an endpoint
+ * that is known to be fast and healthy and has a free slot now. Undefined when it is not admitted:
+ * the caller publishes a task instead. The event is acknowledged only after every inline attempt
+ * settled (delivered, or its retry or dead letter confirmed), so a crash still loses nothing.
+ */
+export async function deliverInline(ctx: DeliveryContext, task: DeliveryTask, subscription: CachedSubscription): Promise<StageOutcome | undefined> {
+  const endpoint = subscription.record.callbackRedacted
+  if (!ctx.breakers.isClosed(endpoint) || !ctx.latency.isFast(endpoint)) return undefined
+  const release = ctx.gate.tryAcquire(endpoint)
+  if (!release) return undefined
+  const outcome = await attempt(ctx, task, subscription, release)
+  ctx.metrics.deliveries.inc({ outcome })
+  return outcome
+}
+
+/** One attempt with a send slot held: circuit check → prepare → send → settle. */
+async function attempt(ctx: DeliveryContext, task: DeliveryTask, subscription: CachedSubscription, release: Release, held = false): Promise<StageOutcome> {
+  const endpoint = subscription.record.callbackRedacted
   let result: SendResult
   let durationMs: number
   try {
     const circuit = ctx.breakers.check(endpoint)
     if (!circuit.allowed) {
-      const dueAt = await ctx.queue.schedule(task, circuit.retryInMs, 'circuit-open')
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint is failing; its circuit breaker is open', dueAt))
+      const dueAt = await ctx.queue.schedule(task, circuit.retryInMs, 'circuit-open', true)
+      // Once per held task: a long outage must not flood the (capped) history with these.
+      if (!held) ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint is failing; its circuit breaker is open; the delivery waits without spending an attempt', dueAt))
       return 'circuit-open'
     }
     let request: SendRequest
@@ -126,8 +152,10 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
       return settle(ctx, task, subscription, { outcome: 'gave-up', reason: 'the callback or signing secret cannot be opened (is CALLBACK_ENCRYPTION_KEY the same as the subscriptions service\'s?)' }, { kind: 'refused', error: 'not sent' }, 0)
     }
     const started = performance.now()
+    const finished = ctx.latency.begin(endpoint, started)
     result = await ctx.sender.send({ ...request, signal: ctx.shutdown })
     durationMs = performance.now() - started
+    finished(durationMs)
     const delivered = result.kind === 'response' && result.status >= 200 && result.status < 300
     if (ctx.shutdown.aborted && !delivered) {
       if (circuit.probe) ctx.breakers.releaseProbe(endpoint)

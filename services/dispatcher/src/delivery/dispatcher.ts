@@ -11,7 +11,8 @@ import { CircuitBreakers } from './circuit-breaker.js'
 import { ConcurrencyGate, ShutdownError } from './concurrency-gate.js'
 import { archiveDeadLetter } from './dead-letter-archiver.js'
 import { deliver, type DeliveryContext } from './deliver.js'
-import { fanOut } from './fan-out.js'
+import { EndpointLatency } from './endpoint-latency.js'
+import { fanOut, type FanOutContext } from './fan-out.js'
 import type { Log } from './log.js'
 import { createDispatcherMetrics, type DispatcherMetrics } from './metrics.js'
 import { retryTiers } from './retry-policy.js'
@@ -124,12 +125,14 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const deliveryContext: DeliveryContext = {
     policy: { scheduleMs: settings.retryScheduleMs, retryAfterMaxMs: settings.retryAfterMaxMs, max4xxAttempts: settings.max4xxAttempts },
     cache, sender, breakers, gate, attempts, changes, queue, metrics, log,
+    latency: new EndpointLatency(settings.inlineMaxLatencyMs),
     shortestTierMs: tiers[0]!,
     disableAfter: { failures: settings.disableAfterFailures, ms: settings.disableAfterMs },
     shutdown: shutdown.signal,
     infra,
   }
-  const fanOutContext = { cache, queue, metrics, log, infra }
+  const fanOutContext: FanOutContext = { cache, queue, metrics, log, infra }
+  if (settings.firstAttemptInline) fanOutContext.inline = deliveryContext
   const archiverContext = { redis, keys, metrics, infra }
 
   function run(name: ConsumerName, channel: Channel, message: ConsumeMessage, handle: (message: BrokerMessage) => Promise<Verdict>): void {

@@ -1,4 +1,5 @@
 import { deliveryIdFor, parseEvent, toNotification, type DeliveryTask } from '@arrivals/contracts'
+import { deliverInline, type DeliveryContext } from './deliver.js'
 import type { Log } from './log.js'
 import type { DispatcherMetrics } from './metrics.js'
 import type { SubscriptionCache } from './subscription-cache.js'
@@ -10,11 +11,14 @@ export interface FanOutContext {
   metrics: DispatcherMetrics
   log: Log
   infra<T>(operation: () => Promise<T>): Promise<T>
+  /** When set, the first attempt to a fast, healthy endpoint is made here instead of through a task. */
+  inline?: DeliveryContext
 }
 
 /**
  * The fan-out stage: validate the event, find the tenant's matching subscriptions, publish one task
- * per match, and only then acknowledge. A crash before the ack redelivers the event; the tasks it
+ * per match (or make the first attempt right here for a fast, healthy endpoint), and only then
+ * acknowledge. A crash before the ack redelivers the event; the tasks it
  * publishes again carry the same deliveryId (webhook-id), so receivers can recognise the duplicate.
  * An invalid event is dead-lettered with the reason and acknowledged: it never loops.
  */
@@ -41,7 +45,9 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
   const payload = toNotification(event)
   const traceparent = validTraceparent(message.headers.traceparent) ?? validTraceparent(event.traceparent)
   const createdAt = Date.now()
-  await Promise.all(matches.map(({ record }) => {
+  let published = 0
+  const outcomes = await Promise.all(matches.map(async (subscription) => {
+    const { record } = subscription
     const task: DeliveryTask = {
       kind: 'deliver',
       deliveryId: deliveryIdFor(event.id, record.id),
@@ -56,9 +62,15 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
       payload,
     }
     if (traceparent) task.traceparent = traceparent
-    return ctx.queue.publishTask(task)
+    const inline = ctx.inline ? await deliverInline(ctx.inline, task, subscription) : undefined
+    if (inline) return inline
+    await ctx.queue.publishTask(task)
+    published += 1
+    return 'published'
   }))
-  ctx.metrics.tasksPublished.inc(matches.length)
+  ctx.metrics.tasksPublished.inc(published)
+  // Shutting down in the middle of an inline attempt: the whole event comes back (same webhook-ids).
+  if (outcomes.includes('requeued')) return 'requeue'
   ctx.metrics.events.inc({ result: 'fanned-out' })
   return 'ack'
 }

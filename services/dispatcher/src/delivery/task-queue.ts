@@ -16,6 +16,8 @@ export type Verdict = 'ack' | 'requeue'
 
 /** Set on a task that went round a retry tier shorter than its wait: due no earlier than this (ms). */
 export const NOT_BEFORE_HEADER = 'x-arrivals-not-before'
+/** Set on a task an open circuit already held back, so its attempt history says so once, not each round. */
+export const HELD_HEADER = 'x-arrivals-held'
 
 const W3C_TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
@@ -59,10 +61,11 @@ export class TaskQueue {
    * long, shortened to the exact wait by the message's own expiration; a wait longer than every tier
    * goes round the longest one with a not-before mark and is sent round again for the rest.
    */
-  async schedule(task: DeliveryTask, delayMs: number, reason: 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet'): Promise<Date> {
+  async schedule(task: DeliveryTask, delayMs: number, reason: 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet', held = false): Promise<Date> {
     const wait = Math.max(1, Math.round(delayMs))
     const tier = tierFor(this.tiers, wait)
     const headers: Record<string, unknown> = this.headers(task)
+    if (held) headers[HELD_HEADER] = 1
     const dueAt = Date.now() + wait
     if (wait > tier) headers[NOT_BEFORE_HEADER] = dueAt
     await this.broker.publish(this.broker.names.retryExchange, retryLabel(tier), Buffer.from(JSON.stringify(task)), {
