@@ -8,6 +8,8 @@ import { createServer } from 'node:http'
 const port = Number(process.env.PORT ?? 4000)
 const maxBody = 1024 * 1024
 
+const log = (fields) => process.stdout.write(`${JSON.stringify(fields)}\n`)
+
 const server = createServer((request, response) => {
   if (request.method === 'GET' && request.url === '/healthz') {
     response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
@@ -24,7 +26,7 @@ const server = createServer((request, response) => {
     let body
     try { body = JSON.parse(text) } catch { body = text.slice(0, 200) }
     // The path is logged without its query string: a real flow's callback carries a signature there.
-    console.log(JSON.stringify({
+    log({
       msg: 'webhook received',
       time: new Date().toISOString(),
       method: request.method,
@@ -33,12 +35,12 @@ const server = createServer((request, response) => {
       webhookTimestamp: request.headers['webhook-timestamp'],
       signed: typeof request.headers['webhook-signature'] === 'string',
       body,
-    }))
+    })
     response.writeHead(size > maxBody ? 413 : 202).end()
   })
 })
 
-server.listen(port, '0.0.0.0', () => console.log(JSON.stringify({ msg: 'listening', port: server.address().port })))
+server.listen(port, '0.0.0.0', () => log({ msg: 'listening', port: server.address().port }))
 const stop = () => server.close(() => process.exit(0))
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)
