@@ -1,0 +1,100 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { apiKeyAuthenticator, installErrorHandling, operations, redisAnswers, tenantAuth, type Authenticator } from '@arrivals/service-kit'
+import { CONNECTOR_KEYWORDS } from './connector/definition.js'
+import { entraIdAuthenticator } from './entra-id.js'
+import deliveries from './plugins/app/deliveries.js'
+import deliveryHistory from './plugins/app/delivery-history.js'
+import redis from './plugins/app/redis.js'
+import subscriptionStore from './plugins/app/subscription-store.js'
+import openapi from './plugins/external/openapi.js'
+import rateLimit from './plugins/external/rate-limit.js'
+import connector from './routes/connector.js'
+import operator from './routes/operator.js'
+import trigger from './routes/trigger.js'
+import type { SubscriptionsSettings } from './settings.js'
+
+export type { SubscriptionsSettings } from './settings.js'
+
+/** Options only the Fastify factory takes: they hold for the whole server. */
+export function serverOptions(settings: SubscriptionsSettings, logger: FastifyServerOptions['logger'] = false): FastifyServerOptions {
+  return {
+    logger,
+    // A subscribe body is a URL and three filters: anything near this limit is not one (413).
+    bodyLimit: settings.bodyLimitBytes,
+    // X-Forwarded-Proto/-Host are believed only from the proxies named here (the Location's base).
+    trustProxy: settings.trustProxy,
+    ajv: {
+      customOptions: {
+        // Unknown fields are a 400 that names them, not silently dropped.
+        removeAdditional: false,
+        // "5" is not a quantity: types are checked as sent.
+        coerceTypes: false,
+        // The Power Automate keywords on the route schemas are documentation, not validation.
+        keywords: [...CONNECTOR_KEYWORDS],
+      },
+    },
+  }
+}
+
+/**
+ * The subscriptions service as a plugin that never listens: tests register it with their own
+ * settings, server.ts with the environment's.
+ */
+export const subscriptions = fp(async (app: FastifyInstance, { settings }: { settings: SubscriptionsSettings }) => {
+  installErrorHandling(app)
+  // JSON only (text/plain is a 415), and a POST without a body (…/test, …/rotate) is no error.
+  app.removeContentTypeParser(['text/plain', 'application/json'])
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (error) {
+      done(Object.assign(error as Error, { statusCode: 400 }), undefined)
+    }
+  })
+
+  await app.register(openapi)
+  await app.register(redis, { url: settings.redisUrl })
+  await app.register(deliveries, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
+  await app.register(operations, {
+    service: 'subscriptions',
+    readiness: {
+      redis: () => redisAnswers(app.redis),
+      rabbitmq: () => app.deliveries.reachable(),
+    },
+  })
+  await app.register(subscriptionStore, { namespace: settings.namespace, encryptionKey: settings.encryptionKey })
+  await app.register(deliveryHistory, { namespace: settings.namespace })
+  await app.register(connector, { publicBaseUrl: settings.publicBaseUrl, entraAudience: settings.entra?.audience })
+
+  const authenticators: Authenticator[] = []
+  if (settings.apiKeys.size > 0) authenticators.push(apiKeyAuthenticator((hash) => settings.apiKeys.get(hash)))
+  if (settings.entra) authenticators.push(entraIdAuthenticator(settings.entra))
+
+  // The API: every route here needs credentials that name a tenant and is rate limited per
+  // credential. Operations, /docs and /connector/* stay outside: they need neither.
+  await app.register(async (api) => {
+    const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
+    await withTypes.register(tenantAuth, {
+      authenticators,
+      hint: settings.entra ? 'send X-API-Key or Authorization: Bearer <Entra ID access token>' : "send your tenant's API key in the X-API-Key header",
+    })
+    await withTypes.register(rateLimit, { perMinute: settings.rateLimitPerMinute })
+    await withTypes.register(trigger, {
+      namespace: settings.namespace,
+      publicBaseUrl: settings.publicBaseUrl,
+      callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts },
+    })
+    await withTypes.register(operator)
+  })
+}, { name: 'subscriptions' })
+
+/** A ready-to-use instance (not listening), for server.ts, the connector export and tests. */
+export async function buildApp(settings: SubscriptionsSettings, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(settings, logger))
+  await app.register(subscriptions, { settings })
+  await app.ready()
+  return app
+}

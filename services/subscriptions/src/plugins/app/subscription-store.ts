@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { createSecretBox } from '@arrivals/contracts'
+import { subscriptionStore, type SubscriptionStore } from '../../subscription-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    subscriptions: SubscriptionStore
+  }
+}
+
+/** The tenant's subscriptions in Redis; callback URLs and secrets sealed with the encryption key. */
+export default fp(async (app: FastifyInstance, options: { namespace: string; encryptionKey: Buffer }) => {
+  app.decorate('subscriptions', subscriptionStore(app.redis, options.namespace, createSecretBox(options.encryptionKey)))
+}, { name: 'subscription-store', dependencies: ['redis'] })

@@ -1,0 +1,222 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
+import { HttpError } from '@arrivals/service-kit'
+import { replayTask, testTask } from '../delivery-tasks.js'
+import {
+  AttemptList, AttemptsQuery, DeadLetterList, DeadLetterParams, DeadLetterQuery,
+  DeliveryAccepted, RedeliverAccepted, RedeliverQuery,
+} from '../schemas/deliveries.js'
+import { errors } from '../schemas/errors.js'
+import { ListQuery, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
+import { subscriptionView } from '../subscription-view.js'
+
+const subscriptionRef = Type.Ref(Subscription)
+const SUBSCRIPTIONS = 'subscriptions'
+const DEAD_LETTERS = 'dead letters'
+
+function notFound(subscriptionId: string): HttpError {
+  return new HttpError(404, `your tenant has no subscription ${subscriptionId}`, 'SUBSCRIPTION_NOT_FOUND')
+}
+
+/** A dead letter as the API shows it: never the task's payload, the raw body or anything sealed. */
+function deadLetterView(record: DeadLetterRecord) {
+  return {
+    id: record.id,
+    class: record.class,
+    subscriptionId: record.subscriptionId,
+    eventId: record.eventId,
+    ...(record.task ? { deliveryId: record.task.deliveryId } : {}),
+    reason: record.reason,
+    lastStatus: record.lastStatus,
+    attempts: record.attempts,
+    deadLetteredAt: record.deadLetteredAt,
+    replayable: record.task !== undefined && record.subscriptionId !== null,
+  }
+}
+
+/**
+ * The operator API: every route is scoped to the caller's tenant (a record of another tenant is
+ * simply not found). Not part of the connector: makers see the trigger only.
+ */
+const operator: FastifyPluginAsyncTypebox = async (app) => {
+  async function own(tenantId: string, subscriptionId: string): Promise<SubscriptionRecord> {
+    const record = await app.subscriptions.get(tenantId, subscriptionId)
+    if (!record) throw notFound(subscriptionId)
+    return record
+  }
+
+  app.get('/v1/subscriptions', {
+    schema: {
+      operationId: 'ListSubscriptions',
+      tags: [SUBSCRIPTIONS],
+      summary: 'List subscriptions',
+      description: 'Lists your subscriptions a page at a time, callbacks redacted.',
+      querystring: ListQuery,
+      response: { 200: SubscriptionList, ...errors(400, 401, 429, 503) },
+    },
+  }, async (request) => {
+    const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: request.query.limit ?? 100 })
+    return { items: page.items.map(subscriptionView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
+  })
+
+  app.get('/v1/subscriptions/:subscriptionId', {
+    schema: {
+      operationId: 'GetSubscription',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Get a subscription',
+      description: 'Shows one subscription: status, filters, owning flow; the callback redacted.',
+      params: SubscriptionParams,
+      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
+
+  app.post('/v1/subscriptions/:subscriptionId/enable', {
+    schema: {
+      operationId: 'EnableSubscription',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Enable a subscription',
+      description: 'Makes a subscription that was disabled after sustained delivery failure active again.',
+      params: SubscriptionParams,
+      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request) => {
+    const record = await app.subscriptions.enable(request.tenantId, request.params.subscriptionId)
+    if (!record) throw notFound(request.params.subscriptionId)
+    request.log.info({ subscriptionId: record.id }, 'subscription enabled')
+    return subscriptionView(record)
+  })
+
+  app.post('/v1/subscriptions/:subscriptionId/secret/rotate', {
+    schema: {
+      operationId: 'RotateSigningSecret',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Rotate the signing secret',
+      description: 'Replaces the subscription\'s signing secret; the new one is shown once and signs every notification from now on.',
+      params: SubscriptionParams,
+      response: { 200: SecretRotated, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request) => {
+    const rotated = await app.subscriptions.rotateSecret(request.tenantId, request.params.subscriptionId)
+    if (!rotated) throw notFound(request.params.subscriptionId)
+    request.log.info({ subscriptionId: rotated.record.id }, 'signing secret rotated')
+    return { id: rotated.record.id, signingSecret: rotated.secret }
+  })
+
+  app.get('/v1/subscriptions/:subscriptionId/attempts', {
+    schema: {
+      operationId: 'ListAttempts',
+      tags: [SUBSCRIPTIONS],
+      summary: 'List delivery attempts',
+      description: 'Lists the most recent delivery attempts of one subscription, newest first.',
+      params: SubscriptionParams,
+      querystring: AttemptsQuery,
+      response: { 200: AttemptList, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request) => {
+    const record = await own(request.tenantId, request.params.subscriptionId)
+    return { items: await app.history.attempts(record.id, request.query.limit ?? 100) }
+  })
+
+  app.post('/v1/subscriptions/:subscriptionId/test', {
+    schema: {
+      operationId: 'SendTestNotification',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Send a test notification',
+      description: 'Queues a signed sample notification to the subscription\'s callback, delivered and retried like a real one.',
+      params: SubscriptionParams,
+      response: { 202: DeliveryAccepted, ...errors(400, 401, 404, 409, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const record = await own(request.tenantId, request.params.subscriptionId)
+    if (record.status !== 'active') throw new HttpError(409, `subscription ${record.id} is disabled (${record.disabledReason ?? 'no reason recorded'}); enable it first`, 'SUBSCRIPTION_DISABLED')
+    const task = testTask(record)
+    await app.deliveries.publish([task])
+    request.log.info({ subscriptionId: record.id, deliveryId: task.deliveryId }, 'test notification queued')
+    return reply.code(202).send({ deliveryId: task.deliveryId })
+  })
+
+  app.post('/v1/subscriptions/:subscriptionId/redeliver', {
+    schema: {
+      operationId: 'RedeliverSince',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Redeliver failed notifications',
+      description: 'Queues again every dead letter of the subscription given up at or after a time, each with its original webhook-id.',
+      params: SubscriptionParams,
+      querystring: RedeliverQuery,
+      response: { 202: RedeliverAccepted, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const record = await own(request.tenantId, request.params.subscriptionId)
+    const since = Date.parse(request.query.since)
+    const deadLetters = (await app.history.deadLettersSince(request.tenantId, record.id, since)).filter((dl) => dl.task)
+    const tasks = deadLetters.map((dl) => replayTask(dl.task!, 'redeliver'))
+    await app.deliveries.publish(tasks)
+    await app.history.removeDeadLetters(request.tenantId, deadLetters.map((dl) => dl.id))
+    request.log.info({ subscriptionId: record.id, since: request.query.since, count: tasks.length }, 'dead letters redelivered')
+    return reply.code(202).send({ count: tasks.length, deliveryIds: tasks.map((task) => task.deliveryId) })
+  })
+
+  app.get('/v1/dead-letters', {
+    schema: {
+      operationId: 'ListDeadLetters',
+      tags: [DEAD_LETTERS],
+      summary: 'List dead letters',
+      description: 'Lists the deliveries your tenant gave up on, newest first, optionally for one subscription.',
+      querystring: DeadLetterQuery,
+      response: { 200: DeadLetterList, ...errors(400, 401, 429, 503) },
+    },
+  }, async (request) => {
+    const { limit = 100, offset = 0, subscriptionId } = request.query
+    const records = await app.history.deadLetters(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
+    return { items: records.map(deadLetterView) }
+  })
+
+  app.post('/v1/dead-letters/:deadLetterId/replay', {
+    schema: {
+      operationId: 'ReplayDeadLetter',
+      tags: [DEAD_LETTERS],
+      summary: 'Replay a dead letter',
+      description: 'Queues the dead letter\'s delivery again with its original webhook-id, then removes it from the list.',
+      params: DeadLetterParams,
+      response: { 202: DeliveryAccepted, ...errors(400, 401, 404, 409, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const { deadLetterId } = request.params
+    const record = await app.history.deadLetter(request.tenantId, deadLetterId)
+    if (!record) throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
+    if (!record.task || !record.subscriptionId) {
+      throw new HttpError(409, `dead letter ${deadLetterId} is a ${record.class} failure without a delivery to replay (${record.reason}); discard it`, 'NOT_REPLAYABLE')
+    }
+    if (!(await app.subscriptions.get(request.tenantId, record.subscriptionId))) {
+      throw new HttpError(409, `subscription ${record.subscriptionId} of dead letter ${deadLetterId} no longer exists; discard it`, 'SUBSCRIPTION_GONE')
+    }
+    const task = replayTask(record.task, 'replay')
+    // Published before it is removed: a crash in between replays it twice with the same webhook-id
+    // (a receiver can tell), never loses it.
+    await app.deliveries.publish([task])
+    await app.history.removeDeadLetters(request.tenantId, [deadLetterId])
+    request.log.info({ deadLetterId, subscriptionId: record.subscriptionId, deliveryId: task.deliveryId }, 'dead letter replayed')
+    return reply.code(202).send({ deliveryId: task.deliveryId })
+  })
+
+  app.delete('/v1/dead-letters/:deadLetterId', {
+    schema: {
+      operationId: 'DiscardDeadLetter',
+      tags: [DEAD_LETTERS],
+      summary: 'Discard a dead letter',
+      description: 'Removes a dead letter without delivering it.',
+      params: DeadLetterParams,
+      response: { 204: { type: 'null', description: 'Discarded.' }, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const { deadLetterId } = request.params
+    if ((await app.history.removeDeadLetters(request.tenantId, [deadLetterId])) === 0) {
+      throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
+    }
+    request.log.info({ deadLetterId }, 'dead letter discarded')
+    return reply.code(204).send()
+  })
+}
+
+export default operator

@@ -1,0 +1,119 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { CallbackRefusedError, checkCallbackUrl, type CallbackPolicy } from '@arrivals/callback-safety'
+import { redactUrl, redisKeys, type FlowInfo, type StoreRecord } from '@arrivals/contracts'
+import { HttpError } from '@arrivals/service-kit'
+import { CONNECTOR_TAG, TRIGGER_PATH } from '../connector/definition.js'
+import { publicBase, publicUrl } from '../public-url.js'
+import { errors } from '../schemas/errors.js'
+import { StoreOptions, SubscriptionCreated, SubscriptionParams, TriggerBody } from '../schemas/subscriptions.js'
+import { subscriptionView } from '../subscription-view.js'
+
+export interface TriggerOptions {
+  namespace: string
+  publicBaseUrl: string | undefined
+  callbackPolicy: CallbackPolicy
+}
+
+/** Header values kept on the record are bounded: they are shown to operators, not trusted. */
+const MAX_HEADER_VALUE = 256
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  const text = Array.isArray(value) ? value[0] : value
+  return text ? text.slice(0, MAX_HEADER_VALUE) : undefined
+}
+
+/**
+ * Which flow is subscribing, from the headers Power Automate and Logic Apps send. Never the
+ * x-ms-workflow-subscription-id: that is the Azure subscription, shared by many flows.
+ */
+function flowInfo(request: FastifyRequest): FlowInfo {
+  const flow: FlowInfo = {}
+  const workflowId = headerValue(request, 'x-ms-workflow-id')
+  const workflowName = headerValue(request, 'x-ms-workflow-name')
+  const environmentId = headerValue(request, 'x-ms-environment-id')
+  if (workflowId) flow.workflowId = workflowId
+  if (workflowName) flow.workflowName = workflowName
+  if (environmentId) flow.environmentId = environmentId
+  const triggerType = headerValue(request, 'x-ms-trigger-type')
+  flow.platform = triggerType === 'OpenApiConnectionWebhook' ? 'power-automate'
+    : triggerType === 'ApiConnectionWebhook' || (workflowId && !environmentId) ? 'logic-apps'
+      : environmentId ? 'power-automate' : 'api'
+  return flow
+}
+
+const created = {
+  ...Type.Ref(SubscriptionCreated),
+  description: 'Subscribed (or already subscribed with this callback and these filters). Location is where to DELETE it.',
+  headers: { Location: { type: 'string', description: 'The subscription\'s URL; DELETE it to unsubscribe.', 'x-ms-summary': 'Location' } },
+}
+
+/** What the platforms call: the webhook trigger, its unsubscribe, and the store dropdown. */
+const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) => {
+  const keys = redisKeys(options.namespace)
+
+  app.post(TRIGGER_PATH, {
+    schema: {
+      operationId: 'WhenGoodsReceived',
+      tags: [CONNECTOR_TAG],
+      summary: 'When goods are received at a store',
+      description: 'Starts the flow each time a store records a goods receipt that matches the filters.',
+      'x-ms-trigger': 'single',
+      'x-ms-trigger-hint': 'To see it work, record a goods receipt at one of your stores.',
+      body: TriggerBody,
+      response: { 201: created, ...errors(400, 401, 413, 415, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const { callbackUrl, ...filters } = request.body
+    try {
+      await checkCallbackUrl(callbackUrl, options.callbackPolicy)
+    } catch (error) {
+      if (!(error instanceof CallbackRefusedError)) throw error
+      request.log.info({ callback: redactUrl(callbackUrl), reason: error.message }, 'callback refused')
+      throw new HttpError(400, error.message, 'CALLBACK_REFUSED')
+    }
+    const result = await app.subscriptions.subscribe({ tenantId: request.tenantId, callbackUrl, filters, flow: flowInfo(request) })
+    const { record } = result
+    request.log.info({ subscriptionId: record.id, created: result.created, callback: record.callbackRedacted, flow: record.flow }, result.created ? 'subscribed' : 'subscribed again')
+    const location = publicUrl(publicBase(request, options.publicBaseUrl), `/v1/subscriptions/${encodeURIComponent(record.id)}`)
+    return reply.code(201).header('location', location).send(result.secret ? { ...subscriptionView(record), signingSecret: result.secret } : subscriptionView(record))
+  })
+
+  app.delete('/v1/subscriptions/:subscriptionId', {
+    schema: {
+      operationId: 'DeleteSubscription',
+      tags: [CONNECTOR_TAG],
+      summary: 'Delete a subscription',
+      description: 'Stops the notifications of a subscription; the platform calls it when a flow is deleted or its trigger changes.',
+      'x-ms-visibility': 'internal',
+      params: SubscriptionParams,
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 404, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const { subscriptionId } = request.params
+    if (!(await app.subscriptions.remove(request.tenantId, subscriptionId))) {
+      throw new HttpError(404, `your tenant has no subscription ${subscriptionId} (already deleted?)`, 'SUBSCRIPTION_NOT_FOUND')
+    }
+    request.log.info({ subscriptionId }, 'unsubscribed')
+    return reply.code(204).send()
+  })
+
+  app.get('/v1/stores', {
+    schema: {
+      operationId: 'ListStores',
+      tags: [CONNECTOR_TAG],
+      summary: 'List stores',
+      description: 'Lists the stores of your catalogue, for the store dropdown of the trigger.',
+      'x-ms-visibility': 'internal',
+      response: { 200: { ...StoreOptions, description: 'Your stores, ordered by ID.' }, ...errors(401, 429, 503) },
+    },
+  }, async (request) => {
+    const records = (await app.redis.hvals(keys.stores(request.tenantId))).map((json) => JSON.parse(json) as StoreRecord)
+    records.sort((a, b) => (a.storeId < b.storeId ? -1 : a.storeId > b.storeId ? 1 : 0))
+    return { items: records.map(({ storeId, name }) => ({ storeId, name })) }
+  })
+}
+
+export default trigger

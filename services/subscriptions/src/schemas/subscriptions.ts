@@ -1,0 +1,107 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { MAX_CALLBACK_LENGTH } from '@arrivals/callback-safety'
+import { GOODS_RECEIVED, StoreId, limits } from '@arrivals/contracts'
+
+/** Label and help text of a field in the Power Automate designer. */
+const field = (summary: string, description: string) => ({ 'x-ms-summary': summary, description })
+
+export const SubscriptionId = Type.String({
+  pattern: '^sub_[A-Za-z0-9_-]{1,64}$',
+  ...field('Subscription ID', 'The subscription\'s identifier (sub_…).'),
+})
+
+export const SubscriptionParams = Type.Object({ subscriptionId: SubscriptionId }, { additionalProperties: false })
+export type SubscriptionParams = Static<typeof SubscriptionParams>
+
+/**
+ * What the platform POSTs when a flow with the trigger is saved: its callback URL in the property
+ * marked x-ms-notification-url (hidden from the maker), and the filters the maker set.
+ */
+export const TriggerBody = Type.Object({
+  callbackUrl: Type.String({
+    minLength: 1,
+    maxLength: MAX_CALLBACK_LENGTH,
+    'x-ms-notification-url': true,
+    'x-ms-visibility': 'internal',
+    ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
+  }),
+  storeId: Type.Optional(Type.String({
+    pattern: StoreId.pattern,
+    minLength: 1,
+    maxLength: limits.idLength,
+    'x-ms-visibility': 'important',
+    'x-ms-dynamic-values': { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' },
+    ...field('Store', 'Only goods received at this store; leave empty for every store.'),
+  })),
+  sku: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: limits.idLength,
+    'x-ms-visibility': 'advanced',
+    ...field('SKU', 'Only receipts that contain this stock keeping unit.'),
+  })),
+  minQuantity: Type.Optional(Type.Integer({
+    minimum: 1,
+    maximum: limits.maxQuantity,
+    'x-ms-visibility': 'advanced',
+    ...field('Minimum quantity', 'Only receipts whose total quantity is at least this.'),
+  })),
+}, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
+export type TriggerBody = Static<typeof TriggerBody>
+
+const Filters = Type.Object({
+  storeId: Type.Optional(Type.String({ description: 'Only this store.' })),
+  sku: Type.Optional(Type.String({ description: 'Only receipts with this SKU.' })),
+  minQuantity: Type.Optional(Type.Integer({ description: 'Only receipts with at least this total quantity.' })),
+}, { description: 'Filters; an absent one matches everything.' })
+
+const Flow = Type.Object({
+  workflowId: Type.Optional(Type.String({ description: 'x-ms-workflow-id of the subscribing flow.' })),
+  workflowName: Type.Optional(Type.String({ description: 'x-ms-workflow-name of the subscribing flow.' })),
+  environmentId: Type.Optional(Type.String({ description: 'x-ms-environment-id (Power Automate).' })),
+  platform: Type.Optional(Type.String({ description: 'power-automate, logic-apps or api, as far as the headers tell.' })),
+}, { description: 'Which flow owns the subscription.' })
+
+/** A subscription as the API shows it: the callback redacted, no secret. */
+export const Subscription = Type.Object({
+  id: SubscriptionId,
+  eventType: Type.String({ description: `Always "${GOODS_RECEIVED}".` }),
+  status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure; re-subscribe or enable to resume.' }),
+  disabledReason: Type.Optional(Type.String({ description: 'Why it was disabled.' })),
+  disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),
+  callback: Type.String({ description: 'The callback URL without its query string (scheme, host and path).' }),
+  filters: Filters,
+  flow: Flow,
+  createdAt: Type.String({ format: 'date-time', description: 'When it was created.' }),
+  updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
+}, { $id: 'Subscription', title: 'Subscription', description: 'A webhook subscription of your tenant.' })
+export type Subscription = Static<typeof Subscription>
+
+/** The subscribe answer: the subscription, and its signing secret when this request created it. */
+export const SubscriptionCreated = Type.Object({
+  ...Subscription.properties,
+  signingSecret: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_…) that signs every notification. Shown once, when the subscription is created; rotate it to get a new one.' })),
+}, { $id: 'SubscriptionCreated', title: 'Subscription created', description: 'The subscription; the signing secret only when it was created by this request.' })
+
+export const SubscriptionList = Type.Object({
+  items: Type.Array(Type.Ref(Subscription), { description: 'A page of your subscriptions (in no particular order).' }),
+  nextCursor: Type.Optional(Type.String({ description: 'Pass as cursor for the next page; absent on the last one.' })),
+}, { description: 'A page of subscriptions.' })
+
+export const ListQuery = Type.Object({
+  cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', description: 'From the previous page\'s nextCursor.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'About how many to return (default 100).' })),
+}, { additionalProperties: false })
+
+export const SecretRotated = Type.Object({
+  id: SubscriptionId,
+  signingSecret: Type.String({ description: 'The new Standard Webhooks secret (whsec_…), shown this once; it signs every notification from now on.' }),
+}, { description: 'The new signing secret.' })
+
+export const StoreOption = Type.Object({
+  storeId: Type.String({ ...field('Store ID', 'The store identifier.') }),
+  name: Type.String({ ...field('Store name', 'The store\'s display name.') }),
+}, { description: 'A store of your catalogue.' })
+
+export const StoreOptions = Type.Object({
+  items: Type.Array(StoreOption, { ...field('Stores', 'Every store of your catalogue, ordered by ID.') }),
+}, { description: 'Your stores.' })
