@@ -19,13 +19,14 @@ function answer(request: ReceivedRequest, response: ServerResponse) {
 
 describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => {
   const world = new World()
+  const logLines: string[] = []
   let receiver: Receiver
   const at = (path: string) => receiver.requests.filter((r) => r.path.split('?')[0] === path)
 
   beforeAll(async () => {
     receiver = await startReceiver(answer)
     // Every first attempt through a task (the fan-out's inline first attempt is covered elsewhere).
-    await world.start({ firstAttemptInline: false })
+    await world.start({ firstAttemptInline: false }, { logger: { level: 'debug', stream: { write: (line: string) => logLines.push(line) } } })
   })
   afterAll(async () => {
     await world.close()
@@ -99,6 +100,9 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     const stored = JSON.stringify(await world.redis.hgetall(world.keys.deadLetters(tenantId))) + JSON.stringify(attempts)
     expect(stored).not.toContain(secretQuery)
     expect(stored).not.toContain(receiver.url)
+    // Nor in any log line, at debug level, while it failed, retried and gave up.
+    expect(logLines.some((line) => line.includes(id))).toBe(true)
+    expect(logLines.filter((line) => line.includes('very-secret'))).toEqual([])
   })
 
   it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {
