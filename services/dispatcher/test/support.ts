@@ -7,37 +7,33 @@ import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildApp, type BuildOptions } from '../src/app.js'
-import { parseRetrySchedule, type DispatcherSettings } from '../src/settings.js'
+import { parseRetrySchedule, readSettings, type DispatcherSettings } from '../src/settings.js'
 
 export const TEST_SCHEDULE = '100ms,200ms'
 
+/** Settings as the process would read them from its environment, tuned for tests, then overridden. */
 export function testSettings(ns: TestNamespace, overrides: Partial<DispatcherSettings> = {}): DispatcherSettings {
-  return {
-    amqpUrl: ns.amqpUrl,
-    redisUrl: ns.redisUrl,
-    namespace: ns.namespace,
-    port: 0,
-    host: '127.0.0.1',
-    logLevel: 'silent',
-    encryptionKey: randomBytes(32),
-    callbackAllowPrivate: true,
-    retryScheduleMs: parseRetrySchedule(TEST_SCHEDULE),
-    deliveryTimeoutMs: 2_000,
-    eventsPrefetch: 16,
-    deliveryPrefetch: 32,
-    deliveryConcurrency: 32,
-    endpointConcurrency: 4,
-    retryAfterMaxMs: 5_000,
-    max4xxAttempts: 2,
-    circuitFailureThreshold: 5,
-    circuitOpenMs: 1_000,
-    disableAfterFailures: 1_000,
-    disableAfterMs: 86_400_000,
-    drainTimeoutMs: 2_000,
-    firstAttemptInline: true,
-    inlineMaxLatencyMs: 250,
-    ...overrides,
-  }
+  const settings = readSettings({
+    AMQP_URL: ns.amqpUrl,
+    REDIS_URL: ns.redisUrl,
+    NAMESPACE: ns.namespace,
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    CALLBACK_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    CALLBACK_ALLOW_PRIVATE: 'true',
+    RETRY_SCHEDULE: TEST_SCHEDULE,
+    DELIVERY_TIMEOUT_MS: '2000',
+    EVENTS_PREFETCH: '16',
+    DELIVERY_PREFETCH: '32',
+    DELIVERY_CONCURRENCY: '32',
+    ENDPOINT_CONCURRENCY: '4',
+    RETRY_AFTER_MAX_MS: '5000',
+    MAX_4XX_ATTEMPTS: '2',
+    CIRCUIT_OPEN_MS: '1000',
+    DISABLE_AFTER_FAILURES: '1000',
+    DRAIN_TIMEOUT_MS: '2000',
+  })
+  return { ...settings, ...overrides }
 }
 
 export interface SeedInput {
