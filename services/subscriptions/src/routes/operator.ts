@@ -8,7 +8,7 @@ import {
   DeliveryAccepted, RedeliverAccepted, RedeliverQuery,
 } from '../schemas/deliveries.js'
 import { errors } from '../schemas/errors.js'
-import { ListQuery, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
+import { ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
 import { subscriptionView } from '../subscription-view.js'
 
 const subscriptionRef = Type.Ref(Subscription)
@@ -56,7 +56,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: SubscriptionList, ...errors(400, 401, 429, 503) },
     },
   }, async (request) => {
-    const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: request.query.limit ?? 100 })
+    const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: queryInteger(request.query.limit, 100, 1, 500) })
     return { items: page.items.map(subscriptionView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
 
@@ -115,7 +115,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
-    return { items: await app.history.attempts(record.id, request.query.limit ?? 100) }
+    return { items: await app.history.attempts(record.id, queryInteger(request.query.limit, 100, 1, 100)) }
   })
 
   app.post('/v1/subscriptions/:subscriptionId/test', {
@@ -167,7 +167,9 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: DeadLetterList, ...errors(400, 401, 429, 503) },
     },
   }, async (request) => {
-    const { limit = 100, offset = 0, subscriptionId } = request.query
+    const { subscriptionId } = request.query
+    const limit = queryInteger(request.query.limit, 100, 1, 500)
+    const offset = queryInteger(request.query.offset, 0, 0, 100_000)
     const records = await app.history.deadLetters(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
     return { items: records.map(deadLetterView) }
   })

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox'
 import { AttemptRecord } from '@arrivals/contracts'
-import { SubscriptionId } from './subscriptions.js'
+import { QueryInteger, SubscriptionId } from './subscriptions.js'
 
 export const AttemptsQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'How many of the newest attempts (default 100, the most kept).' })),
+  limit: Type.Optional(QueryInteger('How many of the newest attempts: 1 to 100 (default 100, the most kept).')),
 }, { additionalProperties: false })
 
 export const AttemptList = Type.Object({
@@ -30,8 +30,8 @@ export const DeadLetter = Type.Object({
 
 export const DeadLetterQuery = Type.Object({
   subscriptionId: Type.Optional(SubscriptionId),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Page size (default 100).' })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'How many to skip (newest first).' })),
+  limit: Type.Optional(QueryInteger('Page size: 1 to 500 (default 100).')),
+  offset: Type.Optional(QueryInteger('How many to skip (newest first).')),
 }, { additionalProperties: false })
 
 export const DeadLetterList = Type.Object({

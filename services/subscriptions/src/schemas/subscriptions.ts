@@ -2,6 +2,17 @@ import { Type, type Static } from '@sinclair/typebox'
 import { MAX_CALLBACK_LENGTH } from '@arrivals/callback-safety'
 import { GOODS_RECEIVED, StoreId, limits } from '@arrivals/contracts'
 
+/**
+ * A whole number in a query string. Types are not coerced (a body's "5" is not a quantity), so a
+ * query number is a digit string; the route clamps it to its range.
+ */
+export const QueryInteger = (description: string) => Type.String({ pattern: '^[0-9]{1,6}$', description })
+
+/** Clamps a QueryInteger to [min, max], or the fallback when absent. */
+export function queryInteger(text: string | undefined, fallback: number, min: number, max: number): number {
+  return text === undefined ? fallback : Math.min(max, Math.max(min, Number(text)))
+}
+
 /** Label and help text of a field in the Power Automate designer. */
 const field = (summary: string, description: string) => ({ 'x-ms-summary': summary, description })
 
@@ -89,7 +100,7 @@ export const SubscriptionList = Type.Object({
 
 export const ListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', description: 'From the previous page\'s nextCursor.' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'About how many to return (default 100).' })),
+  limit: Type.Optional(QueryInteger('About how many to return: 1 to 500 (default 100).')),
 }, { additionalProperties: false })
 
 export const SecretRotated = Type.Object({
