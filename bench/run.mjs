@@ -159,7 +159,7 @@ try {
       for (const contenderName of settings.contenders) {
         if (plan.arrivalsOnly && contenderName !== 'arrivals') continue
         if (contenders[contenderName].scenarios && !contenders[contenderName].scenarios.includes(plan.name)) continue
-        if (contenderName === 'arrivals' && !dispatcherAvailable()) {
+        if (contenderName.startsWith('arrivals') && !dispatcherAvailable()) {
           results.runs.push({ scenario: plan.name, title: plan.title, contender: contenderName, label: contenders.arrivals.label, subscriptions: plan.subscriptionCount, notMeasured: 'dispatcher not ready (services/dispatcher/dist/server.js is missing)' })
           continue
         }

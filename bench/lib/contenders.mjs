@@ -123,6 +123,14 @@ export const contenders = {
     },
   },
 
+  // Opt-in diagnostic: Arrivals with every delivery through the task queue (no inline first attempt).
+  arrivalsTasks: {
+    label: 'Arrivals, every delivery a task',
+    scenarios: ['single', 'fanout', 'latency'],
+    prepare: (options) => contenders.arrivals.prepare(options),
+    start: (options) => contenders.arrivals.start({ ...options, settings: { ...options.settings, dispatcherEnv: { FIRST_ATTEMPT_INLINE: 'false', ...options.settings.dispatcherEnv } } }),
+  },
+
   bullmq: {
     label: 'BullMQ worker + undici',
     async prepare({ namespace, settings, subscriptions, subscriptionsFile }) {

@@ -17,11 +17,11 @@ function list(name, fallback) {
 }
 
 const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale']
-const knownContenders = ['arrivals', 'bullmq', 'amqp', 'amqp2']
+const knownContenders = ['arrivals', 'arrivalsTasks', 'bullmq', 'amqp', 'amqp2']
 
 export function readSettings() {
   const scenarios = list('BENCH_SCENARIOS', knownScenarios)
-  const contenders = list('BENCH_CONTENDERS', knownContenders)
+  const contenders = list('BENCH_CONTENDERS', knownContenders.filter((c) => c !== 'arrivalsTasks'))
   for (const s of scenarios) if (!knownScenarios.includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario ${s}; known: ${knownScenarios.join(', ')}`)
   for (const c of contenders) if (!knownContenders.includes(c)) throw new Error(`BENCH_CONTENDERS: unknown contender ${c}; known: ${knownContenders.join(', ')}`)
   const scaleSubscriptions = list('BENCH_SCALE_SUBSCRIPTIONS', ['10', '100000']).map(Number)
