@@ -43,6 +43,8 @@ export interface SubscriptionStore {
   list(tenantId: string, options: { cursor?: string; limit: number }): Promise<ListPage>
   /** False when the tenant has no such subscription. */
   remove(tenantId: string, id: string): Promise<boolean>
+  /** The id of the subscription with this callback and these filters, if the tenant has one. */
+  find(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): Promise<string | undefined>
   /** Active again (status 'active', disabledReason removed); undefined when it does not exist. */
   enable(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
   /** A new signing secret; the old one stops being used at once. */
@@ -123,6 +125,10 @@ export function subscriptionStore(redis: Redis, namespace: string, box: SecretBo
   const keys = redisKeys(namespace)
   const parse = (json: string) => JSON.parse(json) as SubscriptionRecord
 
+  function fingerprintOf(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): string {
+    return box.fingerprint(`${tenantId}\u0000${canonicalCallback(callbackUrl)}\u0000${canonicalFilters(filters)}`)
+  }
+
   async function get(tenantId: string, id: string): Promise<SubscriptionRecord | undefined> {
     const json = await redis.hget(keys.subscriptions(tenantId), id)
     return json === null ? undefined : parse(json)
@@ -149,7 +155,7 @@ export function subscriptionStore(redis: Redis, namespace: string, box: SecretBo
 
     async subscribe({ tenantId, callbackUrl, filters, flow }) {
       const callback = canonicalCallback(callbackUrl)
-      const fingerprint = box.fingerprint(`${tenantId}\u0000${callback}\u0000${canonicalFilters(filters)}`)
+      const fingerprint = fingerprintOf(tenantId, callbackUrl, filters)
       const id = newSubscriptionId()
       const secret = newSigningSecret()
       const now = new Date().toISOString()
@@ -183,6 +189,11 @@ export function subscriptionStore(redis: Redis, namespace: string, box: SecretBo
       // Deleted between the two steps (a DELETE racing the re-subscribe): subscribe afresh.
       if (!record) return store.subscribe({ tenantId, callbackUrl, filters, flow })
       return { record, created: false }
+    },
+
+    async find(tenantId, callbackUrl, filters) {
+      if (!URL.canParse(callbackUrl)) return undefined
+      return (await redis.hget(keys.fingerprints(tenantId), fingerprintOf(tenantId, callbackUrl, filters))) ?? undefined
     },
 
     async list(tenantId, { cursor = '0', limit }) {

@@ -191,6 +191,18 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect(again.json().signingSecret).toMatch(/^whsec_/)
   })
 
+  it('unsubscribes by callback URL and filters, as a Logic Apps HTTP Webhook trigger does', async () => {
+    const { url } = callbackUrl()
+    const created = await subscribe(app, contoso, { callbackUrl: url, storeId: 'la-1' })
+    const unsubscribe = (who: typeof contoso, body: Record<string, unknown>) =>
+      app.inject({ method: 'POST', url: '/v1/triggers/goods-received/unsubscribe', headers: as(who), payload: body })
+    expect((await unsubscribe(fabrikam, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(404)
+    expect((await unsubscribe(contoso, { callbackUrl: url })).statusCode).toBe(404)
+    expect((await unsubscribe(contoso, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(204)
+    expect(await redis.hget(keys.subscriptions(contoso.id), created.json().id)).toBeNull()
+    expect((await unsubscribe(contoso, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(404)
+  })
+
   it('answers 400 for an id that cannot be one', async () => {
     const response = await app.inject({ method: 'DELETE', url: '/v1/subscriptions/not-an-id', headers: as(contoso) })
     expect(response.statusCode).toBe(400)
