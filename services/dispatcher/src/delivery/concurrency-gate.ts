@@ -1,16 +1,24 @@
 /**
- * Caps concurrent sends per endpoint and in all. A slow endpoint holds at most `perEndpoint` sends
- * in flight and a quarter as many waiting (enough to absorb a burst to a fast one); a task beyond that is 'busy' and the caller defers it to a retry tier
- * (without spending an attempt), so it releases its prefetch slot and other subscriptions' tasks keep
- * flowing. A fast endpoint never notices: its waiting tasks start within milliseconds.
+ * Caps concurrent sends per endpoint and in all. Each endpoint has at most `perEndpoint` sends in
+ * flight. Tasks for a fast endpoint at its cap simply wait their turn (milliseconds). A slow endpoint
+ * may keep only a quarter of its cap waiting: a task beyond that is 'busy' and the caller defers it to
+ * a retry tier (without spending an attempt), so it gives back its prefetch slot and other
+ * subscriptions' tasks keep flowing. When a fast endpoint turns slow, `trim` sends its surplus waiting
+ * tasks away the same way.
  */
 export class ShutdownError extends Error {
   override readonly name = 'ShutdownError'
 }
 
+interface Waiter {
+  /** true: the slot is held; false: sent away ('busy'). */
+  resolve: (held: boolean) => void
+  reject: (error: Error) => void
+}
+
 class Semaphore {
   private active = 0
-  private readonly waiters: { resolve: () => void; reject: (error: Error) => void }[] = []
+  private readonly waiters: Waiter[] = []
 
   constructor(private readonly limit: number) {}
 
@@ -18,27 +26,25 @@ class Semaphore {
     return this.active === 0 && this.waiters.length === 0
   }
 
-  /** Resolves when a slot is held; undefined when `maxWaiting` tasks already wait. */
-  acquire(maxWaiting = Number.POSITIVE_INFINITY): Promise<void> | undefined {
+  /** Resolves true when a slot is held, false when there is no room to wait (or it was trimmed away). */
+  acquire(maxWaiting = Number.POSITIVE_INFINITY): Promise<boolean> {
     if (this.active < this.limit) {
       this.active += 1
-      return Promise.resolve()
+      return Promise.resolve(true)
     }
-    if (this.waiters.length >= maxWaiting) return undefined
+    if (this.waiters.length >= maxWaiting) return Promise.resolve(false)
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
-  }
-
-  /** A slot now, without waiting, or false. */
-  tryAcquire(): boolean {
-    if (this.active >= this.limit || this.waiters.length > 0) return false
-    this.active += 1
-    return true
   }
 
   release(): void {
     const next = this.waiters.shift()
-    if (next) next.resolve()
+    if (next) next.resolve(true)
     else this.active -= 1
+  }
+
+  /** Sends away the newest waiters beyond `maxWaiting`. */
+  trim(maxWaiting: number): void {
+    for (const waiter of this.waiters.splice(maxWaiting)) waiter.resolve(false)
   }
 
   rejectWaiting(error: Error): void {
@@ -51,44 +57,36 @@ export type Release = () => void
 export class ConcurrencyGate {
   private readonly total: Semaphore
   private readonly endpoints = new Map<string, Semaphore>()
-
-  private readonly waitingPerEndpoint: number
+  /** How many tasks a slow endpoint may keep waiting for a slot. */
+  readonly slowWaiting: number
 
   constructor(total: number, private readonly perEndpoint: number) {
     this.total = new Semaphore(total)
-    this.waitingPerEndpoint = Math.max(1, Math.ceil(perEndpoint / 4))
+    this.slowWaiting = Math.max(1, Math.ceil(perEndpoint / 4))
   }
 
-  /** A release function once both slots are held, or 'busy' when the endpoint's queue is full. */
-  async acquire(endpoint: string): Promise<Release | 'busy'> {
-    let semaphore = this.endpoints.get(endpoint)
-    if (!semaphore) {
-      semaphore = new Semaphore(this.perEndpoint)
-      this.endpoints.set(endpoint, semaphore)
+  /** A release function once both slots are held, or 'busy' when a slow endpoint has no room to wait. */
+  async acquire(endpoint: string, slow: boolean): Promise<Release | 'busy'> {
+    const semaphore = this.endpoint(endpoint)
+    const held = await semaphore.acquire(slow ? this.slowWaiting : Number.POSITIVE_INFINITY)
+    if (!held) {
+      this.forget(endpoint, semaphore)
+      return 'busy'
     }
-    const held = semaphore.acquire(this.waitingPerEndpoint)
-    if (!held) return 'busy'
-    const endpointSlot = semaphore
-    await held
     try {
       await this.total.acquire()
     } catch (error) {
-      this.releaseEndpoint(endpoint, endpointSlot)
+      this.releaseEndpoint(endpoint, semaphore)
       throw error
     }
-    return this.releaser(endpoint, endpointSlot)
+    return this.releaser(endpoint, semaphore)
   }
 
-  /** Both slots at once without waiting (the fan-out's inline first attempt), or undefined. */
-  tryAcquire(endpoint: string): Release | undefined {
-    const semaphore = this.endpoints.get(endpoint) ?? new Semaphore(this.perEndpoint)
-    if (!semaphore.tryAcquire()) return undefined
-    if (!this.total.tryAcquire()) {
-      semaphore.release()
-      return undefined
+  /** Endpoints that turned slow keep only `slowWaiting` tasks waiting; the rest are sent away ('busy'). */
+  trim(isSlow: (endpoint: string) => boolean): void {
+    for (const [endpoint, semaphore] of this.endpoints) {
+      if (isSlow(endpoint)) semaphore.trim(this.slowWaiting)
     }
-    this.endpoints.set(endpoint, semaphore)
-    return this.releaser(endpoint, semaphore)
   }
 
   /** Shutdown: every task still waiting for a slot is handed back (its caller requeues it). */
@@ -96,6 +94,15 @@ export class ConcurrencyGate {
     const error = new ShutdownError('shutting down')
     this.total.rejectWaiting(error)
     for (const semaphore of this.endpoints.values()) semaphore.rejectWaiting(error)
+  }
+
+  private endpoint(endpoint: string): Semaphore {
+    let semaphore = this.endpoints.get(endpoint)
+    if (!semaphore) {
+      semaphore = new Semaphore(this.perEndpoint)
+      this.endpoints.set(endpoint, semaphore)
+    }
+    return semaphore
   }
 
   /** Gives both slots back, once, however often it is called. */
@@ -111,6 +118,10 @@ export class ConcurrencyGate {
 
   private releaseEndpoint(endpoint: string, semaphore: Semaphore): void {
     semaphore.release()
+    this.forget(endpoint, semaphore)
+  }
+
+  private forget(endpoint: string, semaphore: Semaphore): void {
     if (semaphore.idle && this.endpoints.get(endpoint) === semaphore) this.endpoints.delete(endpoint)
   }
 }

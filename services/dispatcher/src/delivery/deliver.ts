@@ -106,7 +106,7 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
   }
 
   const endpoint = subscription.record.callbackRedacted
-  const release = await ctx.gate.acquire(endpoint)
+  const release = await ctx.gate.acquire(endpoint, !ctx.latency.isFast(endpoint))
   if (release === 'busy') {
     await ctx.queue.schedule(task, ctx.shortestTierMs, 'endpoint-busy', held)
     return 'deferred'
@@ -116,15 +116,16 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
 
 /**
  * The first attempt made right in the fan-out stage, saving the second broker hop, for an endpoint
- * that is known to be fast and healthy and has a free slot now. Undefined when it is not admitted:
+ * that is known to be fast and healthy. Undefined when it is not admitted:
  * the caller publishes a task instead. The event is acknowledged only after every inline attempt
  * settled (delivered, or its retry or dead letter confirmed), so a crash still loses nothing.
  */
 export async function deliverInline(ctx: DeliveryContext, task: DeliveryTask, subscription: CachedSubscription): Promise<StageOutcome | undefined> {
   const endpoint = subscription.record.callbackRedacted
   if (!ctx.breakers.isClosed(endpoint) || !ctx.latency.isFast(endpoint)) return undefined
-  const release = ctx.gate.tryAcquire(endpoint)
-  if (!release) return undefined
+  // A fast endpoint at its cap: wait for a slot here (milliseconds); turned slow meanwhile: a task.
+  const release = await ctx.gate.acquire(endpoint, false)
+  if (release === 'busy') return undefined
   const outcome = await attempt(ctx, task, subscription, release)
   ctx.metrics.deliveries.inc({ outcome })
   return outcome

@@ -76,6 +76,10 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     connectionsPerOrigin: settings.deliveryConcurrency,
   })
   const gate = new ConcurrencyGate(settings.deliveryConcurrency, settings.endpointConcurrency)
+  const latency = new EndpointLatency(settings.inlineMaxLatencyMs)
+  // An endpoint that turns slow sends its surplus waiting tasks to a retry tier, freeing their slots.
+  const trimmer = setInterval(() => gate.trim((endpoint) => !latency.isFast(endpoint)), 100)
+  trimmer.unref()
   const shutdown = new AbortController()
   let stopping = false
 
@@ -125,7 +129,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const deliveryContext: DeliveryContext = {
     policy: { scheduleMs: settings.retryScheduleMs, retryAfterMaxMs: settings.retryAfterMaxMs, max4xxAttempts: settings.max4xxAttempts },
     cache, sender, breakers, gate, attempts, changes, queue, metrics, log,
-    latency: new EndpointLatency(settings.inlineMaxLatencyMs),
+    latency,
     shortestTierMs: tiers[0]!,
     disableAfter: { failures: settings.disableAfterFailures, ms: settings.disableAfterMs },
     shutdown: shutdown.signal,
@@ -220,6 +224,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
         setUp(name as ConsumerName, false)
       }))
       // 2. Tasks still waiting for a send slot go back to the queue at once.
+      clearInterval(trimmer)
       gate.rejectWaiting()
       // 3. Finish what is in flight, up to the deadline; then abort the rest (they are requeued).
       const drained = Promise.allSettled([...inFlight]).then(() => true)
