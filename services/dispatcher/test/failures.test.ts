@@ -81,7 +81,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(at('/gone')).toHaveLength(1)
   })
 
-  it('dead-letters an exhausted delivery with reason, last status and attempts, and never the callback URL', async () => {
+  it('dead-letters an exhausted delivery with reason, last status and attempts, never the callback URL; a replay delivers it with the same webhook-id', async () => {
     const tenantId = tenant()
     script.set('/always-500', [{ status: 500 }])
     const secretQuery = 'sig=very-secret-signature-abc'
@@ -103,6 +103,24 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     // Nor in any log line, at debug level, while it failed, retried and gave up.
     expect(logLines.some((line) => line.includes(id))).toBe(true)
     expect(logLines.filter((line) => line.includes('very-secret'))).toEqual([])
+
+    // A replay (what the subscriptions service publishes: the record's task, attempt 1) delivers
+    // again with the original webhook-id once the receiver is healthy.
+    script.set('/always-500', [{ status: 200 }])
+    counts.delete('/always-500')
+    const names = topologyNames(world.ns.namespace)
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    try {
+      const channel = await connection.createConfirmChannel()
+      channel.publish(names.deliveriesExchange, 'task', Buffer.from(JSON.stringify({ ...record!.task, attempt: 1, origin: 'replay' })), { persistent: true })
+      await channel.waitForConfirms()
+    } finally {
+      await connection.close()
+    }
+    const all = await atLeast(4, () => at('/always-500'), 'the replayed delivery')
+    expect(all[3]!.headers['webhook-id']).toBe(deliveryIdFor(event.id, id))
+    const [latest] = await atLeast(4, () => world.attempts(id), 'the replay attempt')
+    expect(latest).toMatchObject({ outcome: 'delivered', attempt: 1 })
   })
 
   it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {

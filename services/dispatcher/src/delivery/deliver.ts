@@ -40,9 +40,20 @@ export type StageOutcome = 'delivered' | 'retry' | 'gave-up' | 'gone' | 'circuit
 
 const USER_AGENT = 'Arrivals-Webhooks/1.0'
 
+// A fan-out's tasks share one payload object: serialise it once for all of them.
+const bodies = new WeakMap<object, string>()
+function bodyOf(payload: DeliveryTask['payload']): string {
+  let body = bodies.get(payload)
+  if (body === undefined) {
+    body = JSON.stringify(payload)
+    bodies.set(payload, body)
+  }
+  return body
+}
+
 /** Step 1 of a delivery: the signed request (a fresh timestamp per attempt, the same webhook-id always). */
 export function prepare(task: DeliveryTask, subscription: CachedSubscription, now = Date.now()): SendRequest {
-  const body = JSON.stringify(task.payload)
+  const body = bodyOf(task.payload)
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': USER_AGENT,
