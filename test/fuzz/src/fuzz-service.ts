@@ -3,6 +3,7 @@ import { Client } from 'undici'
 import { expect } from 'vitest'
 import type { ServiceProcess } from '@arrivals/e2e/harness'
 import { operationsOf, type Operation } from './openapi.js'
+import { knownIds } from './schema-arbitrary.js'
 import { requestArbitrary, type FuzzRequest } from './requests.js'
 
 export interface FuzzOutcome {
@@ -11,8 +12,8 @@ export interface FuzzOutcome {
   statuses: Map<number, number>
   /** Event ids of 202 answers with an eventId (inventory receipts). */
   acceptedEventIds: Set<string>
-  /** 2xx answers to operations that may publish a delivery task (test, replay, redeliver). */
-  taskPublishingSuccesses: number
+  /** Delivery ids announced by 2xx answers to the operations that publish tasks (test, replay, redeliver). */
+  announcedDeliveryIds: Set<string>
   /** Requests the client refused to send, and connections the service closed without an answer. */
   unsent: number
   closed: number
@@ -51,7 +52,7 @@ export async function fuzzService(target: ServiceProcess, apiKeys: string[], run
   expect(operations.length).toBeGreaterThan(0)
 
   const client = new Client(target.url, { headersTimeout: 15_000, bodyTimeout: 15_000 })
-  const outcome: FuzzOutcome = { answered: 0, statuses: new Map(), acceptedEventIds: new Set(), taskPublishingSuccesses: 0, unsent: 0, closed: 0 }
+  const outcome: FuzzOutcome = { answered: 0, statuses: new Map(), acceptedEventIds: new Set(), announcedDeliveryIds: new Set(), unsent: 0, closed: 0 }
   try {
     await fc.assert(fc.asyncProperty(requestArbitrary(operations, { keys: apiKeys }), async (request) => {
       let response
@@ -74,6 +75,9 @@ export async function fuzzService(target: ServiceProcess, apiKeys: string[], run
         return
       }
       const text = await response.body.text()
+      for (const [, id] of text.matchAll(/"((?:sub|dl)_[A-Za-z0-9_-]{4,64})"/g)) {
+        if (!knownIds.includes(id!) && knownIds.length < 500) knownIds.push(id!)
+      }
       outcome.answered++
       outcome.statuses.set(response.statusCode, (outcome.statuses.get(response.statusCode) ?? 0) + 1)
       expect(response.statusCode, `${describeRequest(request)} → ${text.slice(0, 500)}`).toBeLessThan(500)
@@ -82,7 +86,9 @@ export async function fuzzService(target: ServiceProcess, apiKeys: string[], run
         const eventId = (JSON.parse(text) as { eventId?: unknown }).eventId
         if (typeof eventId === 'string') outcome.acceptedEventIds.add(eventId)
       }
-      if (response.statusCode < 300 && request.method === 'POST' && /\/(test|replay|redeliver)(\?|$)/.test(request.target)) outcome.taskPublishingSuccesses++
+      if (response.statusCode < 300 && request.method === 'POST' && /\/(test|replay|redeliver)(\?|$)/.test(request.target)) {
+        for (const [id] of text.matchAll(/msg_[A-Za-z0-9_-]+/g)) outcome.announcedDeliveryIds.add(id)
+      }
     }), { numRuns: runs, endOnFailure: true })
   } finally {
     await client.close()

@@ -1,6 +1,6 @@
 import fc, { type Arbitrary } from 'fast-check'
 import type { Operation } from './openapi.js'
-import { mutatedValue, nastyString, validValue } from './schema-arbitrary.js'
+import { knownIds, mutatedValue, nastyString, validValue } from './schema-arbitrary.js'
 
 export interface FuzzRequest {
   operationId: string
@@ -26,6 +26,9 @@ function pathSegment(value: unknown, raw: boolean): string {
   return raw ? encodeURI(text).replaceAll('?', '%3F').replaceAll('#', '%23') : encodeURIComponent(text)
 }
 
+/** An id the service handed out earlier in the run (read when the request is generated). */
+const knownId: Arbitrary<unknown> = fc.nat().map((n) => knownIds[n % Math.max(1, knownIds.length)] ?? 'sub_none')
+
 /** One request in ten gets it. */
 function rarely<T>(arbitrary: Arbitrary<T>): Arbitrary<T | undefined> {
   return fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary })
@@ -49,7 +52,7 @@ function operationRequest(op: Operation, credentials: Credentials): Arbitrary<Fu
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'unexpected body', text: JSON.stringify(value) })) },
     )
   return fc.record({
-    path: fc.tuple(...pathParams.map((p) => fc.tuple(param(p.schema), fc.boolean()))),
+    path: fc.tuple(...pathParams.map((p) => fc.tuple(/Id$/.test(p.name) ? fc.oneof({ weight: 2, arbitrary: param(p.schema) }, { weight: 3, arbitrary: knownId }) : param(p.schema), fc.boolean()))),
     query: fc.tuple(...queryParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),
     extraQuery: fc.option(fc.dictionary(fc.constantFrom('since', 'limit', 'cursor', 'x', '__proto__'), nastyString, { maxKeys: 2 }), { nil: undefined }),
     headerValues: fc.tuple(...headerParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),

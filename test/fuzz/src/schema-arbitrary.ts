@@ -59,12 +59,26 @@ function validString(schema: Schema): Arbitrary<string> {
   const minLength = Number(schema.minLength ?? 0)
   const maxLength = Math.max(minLength, Math.min(Number(schema.maxLength ?? MAX_STRING), MAX_STRING))
   if (schema.format === 'date-time') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((date) => date.toISOString())
-  if (schema.format === 'uri' || schema.format === 'url') return fc.webUrl({ withQueryParameters: true })
+  if (schema.format === 'uri' || schema.format === 'url' || schema['x-ms-notification-url'] === true) return callbackLikeUrl
   if (typeof schema.pattern === 'string') {
     return fc.stringMatching(new RegExp(schema.pattern)).filter((text) => text.length >= minLength && text.length <= Number(schema.maxLength ?? Infinity))
   }
   return fc.string({ minLength, maxLength, unit: 'grapheme' })
 }
+
+/**
+ * URLs a platform could hand over as a callback: mostly on the fuzz run's allowed host (so
+ * subscribes succeed and the rest of the API has subscriptions to work on), some anywhere.
+ */
+export const FUZZ_CALLBACK_HOSTS = '*.fuzz.invalid'
+const callbackLikeUrl: Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: fc.tuple(fc.integer({ min: 0, max: 99 }), fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 8, maxLength: 32 }), fc.base64String({ maxLength: 44 }))
+    .map(([region, workflow, sig]) => `https://prod-${region}.fuzz.invalid/workflows/${workflow}/triggers/manual/paths/invoke?api-version=2016-06-01&sig=${encodeURIComponent(sig)}`) },
+  { weight: 1, arbitrary: fc.webUrl({ withQueryParameters: true }) },
+)
+
+/** Ids the services handed out during the run (subscriptions, dead letters): path parameters reuse them. */
+export const knownIds: string[] = []
 
 /** Strings that break naive code: traversal, encodings, control characters, injections, huge ones. */
 export const nastyString: Arbitrary<string> = fc.oneof(
