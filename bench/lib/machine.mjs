@@ -49,7 +49,7 @@ export function dispatcherRevision() {
   try {
     return {
       commit: git('log', '-1', '--format=%h %cI', '--', 'services/dispatcher'),
-      uncommittedChanges: git('status', '--porcelain', '--', 'services/dispatcher').length > 0,
+      uncommittedChanges: git('status', '--porcelain', '--untracked-files=no', '--', 'services/dispatcher').length > 0,
     }
   } catch {
     return null
