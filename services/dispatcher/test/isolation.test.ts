@@ -29,7 +29,7 @@ describe('isolation: slow endpoints, circuit breaker, disabling', () => {
         response.writeHead(200).end()
       }
     })
-    await world.start({ endpointConcurrency: 4, deliveryPrefetch: 16, deliveryConcurrency: 16, circuitFailureThreshold: 3, circuitOpenMs: 500 })
+    await world.start({ endpointConcurrency: 4, deliveryPrefetch: 16, deliveryConcurrency: 16, circuitFailureThreshold: 3, circuitOpenMs: 500, retryScheduleMs: [300, 600, 1200] })
   })
   afterAll(async () => {
     await world.close()
@@ -57,7 +57,7 @@ describe('isolation: slow endpoints, circuit breaker, disabling', () => {
     await atLeast(events, () => receiver.requests.filter((r) => r.path === `/slow/${tenantId}`), 'every slow delivery', 25_000)
   }, 40_000)
 
-  it('an open circuit makes deliveries wait instead of spending their attempts, then delivers them all', async () => {
+  it('an endpoint that is down holds new deliveries back without spending their attempts; all are delivered when it is back', async () => {
     const tenantId = tenant()
     const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/flaky/${tenantId}` })
     failingUntil = Date.now() + 1_500

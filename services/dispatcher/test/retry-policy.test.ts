@@ -80,31 +80,58 @@ describe('retry policy', () => {
 })
 
 describe('circuit breaker', () => {
-  it('opens after the threshold, lets one probe through after the open period, closes on success', () => {
+  const endpoint = 'https://flows.example.com/hook'
+
+  it('opens on consecutive failures of an endpoint with no recent success; retries still go through', () => {
     const breakers = new CircuitBreakers({ failureThreshold: 3, openMs: 1000 })
-    const endpoint = 'https://flows.example.com/hook'
     for (let n = 0; n < 3; n++) {
-      expect(breakers.check(endpoint, 0).allowed).toBe(true)
+      expect(breakers.check(endpoint, 1, 0).allowed).toBe(true)
       breakers.record(endpoint, true, 0)
     }
-    expect(breakers.check(endpoint, 500)).toEqual({ allowed: false, retryInMs: 500 })
+    expect(breakers.check(endpoint, 1, 500)).toEqual({ allowed: false, retryInMs: 500 })
     expect(breakers.openCount(500)).toBe(1)
-    expect(breakers.check(endpoint, 1000)).toEqual({ allowed: true, probe: true })
-    expect(breakers.check(endpoint, 1000).allowed).toBe(false)
-    breakers.record(endpoint, false, 1100)
-    expect(breakers.check(endpoint, 1100)).toEqual({ allowed: true, probe: false })
-    expect(breakers.openCount(1100)).toBe(0)
+    expect(breakers.isClosed(endpoint, 500)).toBe(false)
+    // A retry is the scheduled attempt of a failing delivery: never held back, and it probes.
+    expect(breakers.check(endpoint, 2, 500)).toEqual({ allowed: true })
+    breakers.record(endpoint, false, 600)
+    expect(breakers.check(endpoint, 1, 600)).toEqual({ allowed: true })
+    expect(breakers.openCount(600)).toBe(0)
+    expect(breakers.isClosed(endpoint, 600)).toBe(true)
   })
 
-  it('under the default thresholds a single delivery never meets an open circuit on its schedule', () => {
-    // 5 failures open it for 30 s; by the 5th failure the default schedule is 10 minutes apart.
-    const schedule = policy.scheduleMs
+  it('lets new deliveries try again after the open period and reopens only after as many failures again', () => {
+    const breakers = new CircuitBreakers({ failureThreshold: 2, openMs: 1000 })
+    breakers.record(endpoint, true, 0)
+    breakers.record(endpoint, true, 0)
+    expect(breakers.check(endpoint, 1, 999).allowed).toBe(false)
+    expect(breakers.check(endpoint, 1, 1000).allowed).toBe(true)
+    breakers.record(endpoint, true, 1000)
+    expect(breakers.check(endpoint, 1, 1001).allowed).toBe(true)
+    breakers.record(endpoint, true, 1001)
+    expect(breakers.check(endpoint, 1, 1002).allowed).toBe(false)
+  })
+
+  it('stays closed for a flaky endpoint that still answers some requests', () => {
+    const breakers = new CircuitBreakers({ failureThreshold: 3, openMs: 1000 })
+    breakers.record(endpoint, false, 0)
+    for (let n = 1; n <= 10; n++) breakers.record(endpoint, true, n * 10)
+    expect(breakers.check(endpoint, 1, 200).allowed).toBe(true)
+  })
+
+  it('forgets the least recently used endpoints beyond its bound', () => {
+    const breakers = new CircuitBreakers({ failureThreshold: 1, openMs: 1000, maxEndpoints: 2 })
+    for (const name of ['a', 'b', 'c']) breakers.record(name, true, 0)
+    expect(breakers.openCount(1)).toBe(2)
+    expect(breakers.check('a', 1, 1).allowed).toBe(true)
+  })
+
+  it('never holds back a single failing delivery: its attempts are all retries after the first', () => {
     const breakers = new CircuitBreakers({ failureThreshold: 5, openMs: 30_000 })
     let now = 0
-    for (let attempt = 1; attempt <= schedule.length + 1; attempt++) {
-      expect(breakers.check('e', now).allowed).toBe(true)
+    for (let attempt = 1; attempt <= policy.scheduleMs.length + 1; attempt++) {
+      expect(breakers.check('e', attempt, now).allowed).toBe(true)
       breakers.record('e', true, now)
-      now += (schedule[attempt - 1] ?? 0) * 0.75
+      now += policy.scheduleMs[attempt - 1] ?? 0
     }
   })
 })

@@ -105,7 +105,7 @@ export class World {
   }
 
   async close(): Promise<void> {
-    const tiers = this.apps[0]?.dispatcher.retryTiersMs ?? parseRetrySchedule(TEST_SCHEDULE)
+    const tiers = [...new Set([...parseRetrySchedule(TEST_SCHEDULE), ...this.apps.flatMap((app) => app.dispatcher.retryTiersMs)])]
     await Promise.all(this.apps.map((app) => app.close().catch(() => {})))
     await this.publisher?.close()
     this.redis.disconnect()

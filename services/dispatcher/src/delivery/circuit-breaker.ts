@@ -1,24 +1,31 @@
 /**
  * One breaker per endpoint (scheme, host and path of the callback: never its secret query string).
- * After `failureThreshold` consecutive endpoint failures it opens for `openMs`: deliveries to that
- * endpoint wait in the retry tiers (without spending their attempts) instead of piling onto a receiver
- * that is down. Then one probe goes through (half-open): a success closes it, a failure reopens it.
  *
- * With the default thresholds (5 failures, 30 s) a single failing delivery cannot trip the breaker
- * before its own schedule has spaced its attempts further apart than the open period, so the breaker
- * never swallows the scheduled attempts of one delivery; it only holds back a crowd.
+ * It opens when an endpoint looks down: `failureThreshold` consecutive endpoint failures (5xx, 408,
+ * 429, timeouts, network errors) and no success at all within the last `openMs`. An endpoint that
+ * still answers some requests (a flaky one) stays closed: holding its traffic back would only delay
+ * the deliveries that would have succeeded.
+ *
+ * While open, new deliveries (first attempts) wait in the retry tiers without spending an attempt
+ * (DESIGN: wait rather than dead-letter), so a crowd does not pile onto a receiver that is down.
+ * Retries go through: they are the scheduled attempts of deliveries that already failed, spaced by
+ * the schedule, so the breaker never swallows them, and they are its probes: one success closes it.
+ * After `openMs` it lets new deliveries through again and reopens only after `failureThreshold` more
+ * consecutive failures.
  */
 export interface CircuitBreakerOptions {
   failureThreshold: number
   openMs: number
+  /** Endpoints remembered at most (least recently used are forgotten). */
+  maxEndpoints?: number
 }
 
-export type CircuitCheck = { allowed: true; probe: boolean } | { allowed: false; retryInMs: number }
+export type CircuitCheck = { allowed: true } | { allowed: false; retryInMs: number }
 
 interface Circuit {
   failures: number
   openUntil: number
-  probing: boolean
+  lastSuccessAt: number
 }
 
 export class CircuitBreakers {
@@ -26,45 +33,42 @@ export class CircuitBreakers {
 
   constructor(private readonly options: CircuitBreakerOptions) {}
 
-  check(endpoint: string, now = Date.now()): CircuitCheck {
+  /** May attempt number `attempt` of a delivery to this endpoint go now? */
+  check(endpoint: string, attempt: number, now = Date.now()): CircuitCheck {
     const circuit = this.circuits.get(endpoint)
-    if (!circuit || circuit.openUntil === 0) return { allowed: true, probe: false }
-    if (now < circuit.openUntil) return { allowed: false, retryInMs: circuit.openUntil - now }
-    // Half-open: exactly one probe at a time; the others wait a little and look again.
-    if (circuit.probing) return { allowed: false, retryInMs: Math.min(this.options.openMs, 1_000) }
-    circuit.probing = true
-    return { allowed: true, probe: true }
+    if (!circuit || now >= circuit.openUntil || attempt > 1) return { allowed: true }
+    return { allowed: false, retryInMs: circuit.openUntil - now }
   }
 
-  /** No recent failures at all: the endpoint is healthy. */
-  isClosed(endpoint: string): boolean {
-    return !this.circuits.has(endpoint)
+  /** No failure since the last success: the fan-out may make first attempts itself. */
+  isClosed(endpoint: string, now = Date.now()): boolean {
+    const circuit = this.circuits.get(endpoint)
+    return !circuit || (circuit.failures === 0 && now >= circuit.openUntil)
   }
 
-  /** Records an answer (or its absence): `failed` is an endpoint failure (5xx, 408, 429, timeout, network). */
+  /** Records an answer (or its absence): `failed` is an endpoint failure. */
   record(endpoint: string, failed: boolean, now = Date.now()): void {
+    const circuit = this.circuits.get(endpoint) ?? { failures: 0, openUntil: 0, lastSuccessAt: Number.NEGATIVE_INFINITY }
     if (!failed) {
-      this.circuits.delete(endpoint)
-      return
+      circuit.failures = 0
+      circuit.openUntil = 0
+      circuit.lastSuccessAt = now
+    } else {
+      circuit.failures += 1
+      if (circuit.failures >= this.options.failureThreshold && now - circuit.lastSuccessAt >= this.options.openMs) {
+        circuit.openUntil = now + this.options.openMs
+        circuit.failures = 0
+      }
     }
-    const circuit = this.circuits.get(endpoint) ?? { failures: 0, openUntil: 0, probing: false }
-    circuit.failures += 1
-    if (circuit.probing || circuit.failures >= this.options.failureThreshold) {
-      circuit.openUntil = now + this.options.openMs
-      circuit.probing = false
-    }
+    // Most recently used last, so the first entry is the one to forget.
+    this.circuits.delete(endpoint)
     this.circuits.set(endpoint, circuit)
-  }
-
-  /** A probe that ended without an answer about the endpoint (shutdown, refused): let another try. */
-  releaseProbe(endpoint: string): void {
-    const circuit = this.circuits.get(endpoint)
-    if (circuit) circuit.probing = false
+    if (this.circuits.size > (this.options.maxEndpoints ?? 10_000)) this.circuits.delete(this.circuits.keys().next().value!)
   }
 
   openCount(now = Date.now()): number {
     let open = 0
-    for (const circuit of this.circuits.values()) if (circuit.openUntil > now || circuit.probing) open += 1
+    for (const circuit of this.circuits.values()) if (circuit.openUntil > now) open += 1
     return open
   }
 }

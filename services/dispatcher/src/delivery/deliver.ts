@@ -148,18 +148,17 @@ async function attempt(ctx: DeliveryContext, task: DeliveryTask, subscription: C
   let result: SendResult
   let durationMs: number
   try {
-    const circuit = ctx.breakers.check(endpoint)
+    const circuit = ctx.breakers.check(endpoint, task.attempt)
     if (!circuit.allowed) {
       const dueAt = await ctx.queue.schedule(task, circuit.retryInMs, 'circuit-open', true)
       // Once per held task: a long outage must not flood the (capped) history with these.
-      if (!held) ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint is failing; its circuit breaker is open; the delivery waits without spending an attempt', dueAt))
+      if (!held) ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint looks down (its circuit breaker is open); the delivery waits without spending an attempt', dueAt))
       return 'circuit-open'
     }
     let request: SendRequest
     try {
       request = prepare(task, subscription)
     } catch (error) {
-      if (circuit.probe) ctx.breakers.releaseProbe(endpoint)
       ctx.log.error({ subscriptionId: task.subscriptionId, err: { message: (error as Error).message } }, 'cannot open the subscription secrets')
       return settle(ctx, task, subscription, { outcome: 'gave-up', reason: 'the callback or signing secret cannot be opened (is CALLBACK_ENCRYPTION_KEY the same as the subscriptions service\'s?)' }, { kind: 'refused', error: 'not sent' }, 0)
     }
@@ -169,15 +168,8 @@ async function attempt(ctx: DeliveryContext, task: DeliveryTask, subscription: C
     durationMs = performance.now() - started
     finished(durationMs)
     const delivered = result.kind === 'response' && result.status >= 200 && result.status < 300
-    if (ctx.shutdown.aborted && !delivered) {
-      if (circuit.probe) ctx.breakers.releaseProbe(endpoint)
-      return 'requeued'
-    }
-    if (result.kind === 'refused') {
-      if (circuit.probe) ctx.breakers.releaseProbe(endpoint)
-    } else {
-      ctx.breakers.record(endpoint, isEndpointFailure(result))
-    }
+    if (ctx.shutdown.aborted && !delivered) return 'requeued'
+    if (result.kind !== 'refused') ctx.breakers.record(endpoint, isEndpointFailure(result))
   } finally {
     release()
   }
