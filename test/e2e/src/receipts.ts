@@ -39,20 +39,38 @@ export interface PostResult {
 
 /** Posts a receipt to the inventory service, as a store system would. */
 export async function postReceipt(inventoryUrl: string, tenant: { id: string; apiKey: string }, spec: ReceiptSpec, timeoutMs = 15_000): Promise<PostResult> {
-  const body = receiptBody(spec)
-  const response = await fetch(`${inventoryUrl}/v1/stores/${encodeURIComponent(spec.storeId)}/receipts`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': tenant.apiKey, 'idempotency-key': randomUUID() },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  })
-  const text = await response.text()
-  const result: PostResult = { status: response.status, retryAfter: response.headers.get('retry-after'), body: text }
-  if (response.status === 202) {
-    const { eventId } = JSON.parse(text) as { eventId: string }
-    result.accepted = accepted(tenant.id, eventId, spec, body.items)
+  return new ReceiptSender(inventoryUrl, tenant, spec).send(timeoutMs)
+}
+
+/**
+ * One receipt as a careful store system sends it: the same body and Idempotency-Key on every try,
+ * so a retry after a 503 (whose event the broker may have taken after all) is the same event.
+ */
+export class ReceiptSender {
+  readonly body: ReturnType<typeof receiptBody>
+  readonly idempotencyKey = randomUUID()
+  tries = 0
+
+  constructor(readonly inventoryUrl: string, readonly tenant: { id: string; apiKey: string }, readonly spec: ReceiptSpec) {
+    this.body = receiptBody(spec)
   }
-  return result
+
+  async send(timeoutMs = 15_000): Promise<PostResult> {
+    this.tries++
+    const response = await fetch(`${this.inventoryUrl}/v1/stores/${encodeURIComponent(this.spec.storeId)}/receipts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': this.tenant.apiKey, 'idempotency-key': this.idempotencyKey },
+      body: JSON.stringify(this.body),
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    const text = await response.text()
+    const result: PostResult = { status: response.status, retryAfter: response.headers.get('retry-after'), body: text }
+    if (response.status === 202) {
+      const { eventId } = JSON.parse(text) as { eventId: string }
+      result.accepted = accepted(this.tenant.id, eventId, this.spec, this.body.items)
+    }
+    return result
+  }
 }
 
 /** Publishes GoodsReceived straight onto the exchange, as another platform service may (contracts' publisher). */
