@@ -78,6 +78,7 @@ export function readSettings(env: Env): DispatcherSettings {
   const count = (name: string, fallback: number, max = 10_000) => read.integer(name, fallback, { min: 1, max })
 
   const deliveryConcurrency = count('DELIVERY_CONCURRENCY', 64, 1000)
+  const deliveryPrefetch = count('DELIVERY_PREFETCH', 64, 1000)
   const settings: DispatcherSettings = {
     ...common,
     encryptionKey,
@@ -85,10 +86,10 @@ export function readSettings(env: Env): DispatcherSettings {
     retryScheduleMs,
     deliveryTimeoutMs: duration('DELIVERY_TIMEOUT_MS', 10_000, 100),
     eventsPrefetch: count('EVENTS_PREFETCH', 64, 1000),
-    deliveryPrefetch: count('DELIVERY_PREFETCH', 64, 1000),
+    deliveryPrefetch,
     deliveryConcurrency,
     // Half of all sends by default: one endpoint can go fast, but never take every slot.
-    endpointConcurrency: count('ENDPOINT_CONCURRENCY', Math.max(1, Math.floor(deliveryConcurrency / 2)), 1000),
+    endpointConcurrency: count('ENDPOINT_CONCURRENCY', Math.max(1, Math.floor(Math.min(deliveryConcurrency, deliveryPrefetch) / 2)), 1000),
     retryAfterMaxMs: duration('RETRY_AFTER_MAX_MS', 3_600_000),
     max4xxAttempts: count('MAX_4XX_ATTEMPTS', 3, 100),
     circuitFailureThreshold: count('CIRCUIT_FAILURE_THRESHOLD', 5),
@@ -98,6 +99,9 @@ export function readSettings(env: Env): DispatcherSettings {
     drainTimeoutMs: duration('DRAIN_TIMEOUT_MS', 10_000, 0),
     firstAttemptInline: read.boolean('FIRST_ATTEMPT_INLINE', true),
     inlineMaxLatencyMs: duration('INLINE_MAX_LATENCY_MS', 250),
+  }
+  if (settings.endpointConcurrency >= settings.deliveryPrefetch && settings.deliveryPrefetch > 1) {
+    read.problem(`ENDPOINT_CONCURRENCY (${settings.endpointConcurrency}) must be below DELIVERY_PREFETCH (${settings.deliveryPrefetch}), or one slow endpoint can hold every delivery slot; leave it unset for half`)
   }
   read.done()
   return settings

@@ -147,6 +147,11 @@ describe('settings', () => {
     expect(readSettings({ CALLBACK_ENCRYPTION_KEY: key }).retryScheduleMs).toEqual([5000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000])
   })
 
+  it('keeps one endpoint from taking every delivery slot', () => {
+    expect(readSettings({ CALLBACK_ENCRYPTION_KEY: key, DELIVERY_PREFETCH: '20', DELIVERY_CONCURRENCY: '64' }).endpointConcurrency).toBe(10)
+    expect(() => readSettings({ CALLBACK_ENCRYPTION_KEY: key, DELIVERY_PREFETCH: '20', ENDPOINT_CONCURRENCY: '20' })).toThrow(/ENDPOINT_CONCURRENCY \(20\) must be below DELIVERY_PREFETCH/)
+  })
+
   it('says what to fix, all at once', () => {
     expect(() => readSettings({ RETRY_SCHEDULE: '5s,soon', DELIVERY_TIMEOUT_MS: 'x' })).toThrow(
       /CALLBACK_ENCRYPTION_KEY is not set.*randomBytes\(32\)[\s\S]*RETRY_SCHEDULE entry 2 \("soon"\)[\s\S]*DELIVERY_TIMEOUT_MS must be an integer/,
