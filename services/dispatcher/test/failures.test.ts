@@ -6,15 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { atLeast, receipt, tenant, World } from './support.js'
 
 /** Answers per path: the nth request to a path gets the nth answer (the last one repeats). */
-const script = new Map<string, { status: number; headers?: Record<string, string> }[]>()
+const script = new Map<string, { status: number; headers?: Record<string, string>; delayMs?: number }[]>()
 const counts = new Map<string, number>()
 function answer(request: ReceivedRequest, response: ServerResponse) {
   const path = request.path.split('?')[0]!
   const answers = script.get(path) ?? [{ status: 200 }]
   const n = counts.get(path) ?? 0
   counts.set(path, n + 1)
-  const { status, headers } = answers[Math.min(n, answers.length - 1)]!
-  response.writeHead(status, headers).end()
+  const { status, headers, delayMs } = answers[Math.min(n, answers.length - 1)]!
+  if (delayMs === undefined) response.writeHead(status, headers).end()
+  else setTimeout(() => response.writeHead(status, headers).end(), delayMs)
 }
 
 describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => {
@@ -79,6 +80,20 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     await world.publish(receipt(tenantId))
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(at('/gone')).toHaveLength(1)
+  })
+
+  it('sends nothing more to a subscription once its receiver answered 410, not even deliveries already waiting for a send slot', async () => {
+    const tenantId = tenant()
+    // Slow enough that deliveries queue up behind the endpoint cap (4), fast enough to count as a fast endpoint.
+    script.set('/gone-burst', [{ status: 410, delayMs: 80 }])
+    const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/gone-burst` })
+    await Promise.all(Array.from({ length: 24 }, () => world.publish(receipt(tenantId))))
+    await atLeast(24, () => world.attempts(id), 'an attempt record for every delivery')
+    const attempts = await world.attempts(id)
+    // Only what was already on the wire when the first 410 came back: at most the endpoint cap.
+    expect(at('/gone-burst').length).toBeGreaterThan(0)
+    expect(at('/gone-burst').length).toBeLessThanOrEqual(4)
+    expect(attempts.filter((a) => a.outcome === 'skipped').length).toBe(24 - at('/gone-burst').length)
   })
 
   it('dead-letters an exhausted delivery with reason, last status and attempts, never the callback URL; a replay delivers it with the same webhook-id', async () => {

@@ -148,6 +148,8 @@ async function attempt(ctx: DeliveryContext, task: DeliveryTask, subscription: C
   let result: SendResult
   let durationMs: number
   try {
+    // Another attempt may have been answered 410 while this one waited for its slot.
+    if (ctx.cache.isGone(task.subscriptionId)) return skip(ctx, task, 'the receiver answered 410 Gone to an earlier delivery; the subscription was removed')
     const circuit = ctx.breakers.check(endpoint, task.attempt)
     if (!circuit.allowed) {
       const dueAt = await ctx.queue.schedule(task, circuit.retryInMs, 'circuit-open', true)
@@ -195,6 +197,7 @@ async function settle(ctx: DeliveryContext, task: DeliveryTask, subscription: Ca
       return 'delivered'
     }
     case 'gone': {
+      ctx.cache.markGone(task.tenantId, task.subscriptionId)
       const removed = await ctx.infra(() => ctx.changes.remove(task.tenantId, task.subscriptionId))
       if (removed) ctx.metrics.subscriptionsChanged.inc({ change: 'removed' })
       ctx.log.info(fields, 'receiver answered 410 Gone; subscription removed')

@@ -36,6 +36,9 @@ export interface SubscriptionCacheOptions {
   recheckMs?: number
 }
 
+/** How many 410'd subscription ids a process remembers (oldest forgotten first). */
+const GONE_REMEMBERED = 10_000
+
 function lazy<T>(open: () => T): () => T {
   let value: T | undefined
   return () => (value ??= open())
@@ -54,6 +57,8 @@ export class SubscriptionCache {
   private readonly loading = new Map<string, Promise<TenantSubscriptions>>()
   private readonly recheckMs: number
   private generation = 0
+  /** Subscriptions this process saw answered with 410 Gone: never sent to again, even by attempts already past `find`. */
+  private readonly gone = new Set<string>()
 
   constructor(private readonly options: SubscriptionCacheOptions) {
     this.recheckMs = options.recheckMs ?? 1_000
@@ -70,13 +75,28 @@ export class SubscriptionCache {
     }
   }
 
+  /**
+   * Forgets a subscription at once, before Redis and the change signal catch up: attempts that already
+   * hold it (waiting for a send slot) check `isGone` just before sending. Ids are random and never
+   * reused, so the set only needs to be bounded, not expired.
+   */
+  markGone(tenantId: string, subscriptionId: string): void {
+    if (this.gone.size >= GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!)
+    this.gone.add(subscriptionId)
+    this.tenants.delete(tenantId)
+  }
+
+  isGone(subscriptionId: string): boolean {
+    return this.gone.has(subscriptionId)
+  }
+
   /** Active subscriptions of the event's tenant whose filters match it. */
   async match(tenantId: string, event: GoodsReceivedEvent): Promise<CachedSubscription[]> {
     const tenant = await this.tenant(tenantId)
     const { data } = event
     const candidates = [...(tenant.byStore.get(data.storeId) ?? []), ...tenant.anyStore]
     return candidates.filter(({ record }) => {
-      if (record.eventType !== event.type) return false
+      if (record.eventType !== event.type || this.gone.has(record.id)) return false
       const { sku, minQuantity } = record.filters
       if (sku !== undefined && !data.items.some((item) => item.sku === sku)) return false
       if (minQuantity !== undefined && data.totalQuantity < minQuantity) return false
@@ -90,6 +110,7 @@ export class SubscriptionCache {
    */
   async find(tenantId: string, subscriptionId: string): Promise<CachedSubscription | undefined> {
     const tenant = await this.tenant(tenantId)
+    if (this.gone.has(subscriptionId)) return undefined
     const found = tenant.byId.get(subscriptionId)
     if (found || tenant.missing.has(subscriptionId)) return found
     const json = await this.options.redis.hget(this.options.keys.subscriptions(tenantId), subscriptionId)
