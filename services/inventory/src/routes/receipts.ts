@@ -79,7 +79,7 @@ const receipts: FastifyPluginAsyncTypebox<{ eventSource: string; confirmTimeoutM
         // The detail (addresses, timings) goes to the log; the caller learns what to do.
         request.log.warn({ err: { message: error.message }, tenantId, storeId }, 'goods receipt not published')
         throw new ServiceUnavailableError(
-          `the receipt was not accepted: the message broker is unavailable or did not confirm it within ${options.confirmTimeoutMs} ms; nothing was recorded, retry after ${PUBLISH_RETRY_AFTER_SECONDS} s`,
+          `the receipt was not accepted: the message broker is unavailable or did not confirm it within ${options.confirmTimeoutMs} ms; retry after ${PUBLISH_RETRY_AFTER_SECONDS} s with the same Idempotency-Key (send one if you did not), so that a receipt whose confirm was lost is not published twice`,
           PUBLISH_RETRY_AFTER_SECONDS, { cause: error },
         )
       }

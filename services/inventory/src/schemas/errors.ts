@@ -19,7 +19,7 @@ const descriptions: Record<number, string> = {
   415: 'The body is not application/json.',
   422: 'This Idempotency-Key was used with a different request.',
   429: 'Rate limit exceeded; retry after Retry-After seconds.',
-  503: 'RabbitMQ or Redis is unavailable or did not confirm in time; nothing was recorded. Retry after Retry-After seconds.',
+  503: 'RabbitMQ or Redis is unavailable or did not confirm in time. Retry after Retry-After seconds with the same Idempotency-Key: a receipt whose confirm was lost may have been published, and the key makes the retry the same event.',
 }
 
 /** The error responses a route can give, each documented in the OpenAPI document. */
