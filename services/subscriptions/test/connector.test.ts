@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { inflateSync } from 'node:zlib'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { Ajv as Ajv7 } from 'ajv'
@@ -23,7 +24,14 @@ type Json = Record<string, unknown>
 const ns = createNamespace('subs-connector')
 const contoso = tenant('contoso')
 const connectorDir = new URL('../../../connector/', import.meta.url)
-const schemasDir = new URL('./ppc-schemas/', import.meta.url)
+// Microsoft's connector schemas are shared data, read where they live: ../shared/ppc-schemas beside the
+// repository (CI clones main with shared/ beside it), or PPC_SCHEMAS_DIR.
+const schemasDir = process.env.PPC_SCHEMAS_DIR
+  ? pathToFileURL(`${process.env.PPC_SCHEMAS_DIR.replace(/\/*$/, '')}/`)
+  : new URL('../../../../shared/ppc-schemas/', import.meta.url)
+if (!existsSync(new URL('apiDefinition.swagger.schema.json', schemasDir))) {
+  throw new Error(`Microsoft's connector schemas are not at ${fileURLToPath(schemasDir)}: put shared/ beside the repository (../shared/ppc-schemas) or set PPC_SCHEMAS_DIR`)
+}
 let app: FastifyInstance
 let generated: Map<string, string | Buffer>
 
