@@ -13,7 +13,12 @@ describe('GitHub Actions workflows', () => {
     const test = jobs.test!
     expect(test.services!.rabbitmq!.image).toMatch(/^rabbitmq:4\./)
     expect(test.services!.redis!.image).toMatch(/^redis:/)
-    expect(test.steps.map((step) => step.run).filter(Boolean)).toEqual(['pnpm install --frozen-lockfile', 'pnpm lint', 'pnpm typecheck', 'pnpm test'])
+    const runs = test.steps.map((step) => step.run).filter((run): run is string => run !== undefined)
+    expect(runs.slice(-4)).toEqual(['pnpm install --frozen-lockfile', 'pnpm lint', 'pnpm typecheck', 'pnpm test'])
+    // What the test command needs beyond the service containers: the drills' own broker binaries,
+    // and Microsoft's connector schemas (../shared/ppc-schemas on the project's machines).
+    expect(runs.some((run) => /apt-get install .*rabbitmq-server.*redis-server/.test(run))).toBe(true)
+    expect(runs.some((run) => run.includes('PPC_SCHEMAS_DIR=') && run.includes('apiDefinition.swagger.schema.json'))).toBe(true)
   })
 
   it('images builds and pushes every service from the Dockerfile on version tags', () => {
