@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 
 /**
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signed content is
@@ -13,15 +13,19 @@ export interface WebhookHeaders {
 
 const SECRET_PREFIX = 'whsec_'
 
-/** The HMAC key inside a `whsec_…` secret; throws (without echoing the secret) when it is not one. */
-export function signingKey(secret: string): Buffer {
+/**
+ * The HMAC key inside a `whsec_…` secret, as a KeyObject made once per subscription: `createHmac`
+ * with a raw Buffer builds a key object on every call (about 10 µs, a tenth of the dispatcher's CPU
+ * per webhook in the benchmark's profile). Throws (without echoing the secret) when it is not one.
+ */
+export function signingKey(secret: string): KeyObject {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret
   const key = Buffer.from(encoded, 'base64')
   if (key.length < 16) throw new Error('the signing secret is not a whsec_ base64 secret of at least 16 bytes')
-  return key
+  return createSecretKey(key)
 }
 
-export function signWebhook(key: Buffer, id: string, timestampSeconds: number, body: string): WebhookHeaders {
+export function signWebhook(key: KeyObject, id: string, timestampSeconds: number, body: string): WebhookHeaders {
   const signature = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')
   return {
     'webhook-id': id,

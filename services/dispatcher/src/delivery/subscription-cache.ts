@@ -1,4 +1,5 @@
 import { sealingContext, type GoodsReceivedEvent, type RedisKeys, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
+import type { KeyObject } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Log } from './log.js'
 import { signingKey } from './signing.js'
@@ -12,7 +13,7 @@ export interface CachedSubscription {
   /** The callback URL (opened on first use, then kept in memory). */
   callbackUrl(): string
   /** The HMAC key from the `whsec_` secret (opened on first use). */
-  signingKey(): Buffer
+  signingKey(): KeyObject
 }
 
 interface TenantSubscriptions {
