@@ -2,7 +2,7 @@ import { GOODS_RECEIVED, deliveryIdFor, topologyNames, type DeadLetterRecord, ty
 import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
 import amqp from 'amqplib'
 import type { ServerResponse } from 'node:http'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { atLeast, receipt, tenant, World } from './support.js'
 
 /** Answers per path: the nth request to a path gets the nth answer (the last one repeats). */
@@ -192,6 +192,28 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(record).toMatchObject({ class: 'pipeline', eventId: 'evt-poison' })
     expect(record!.reason).toMatch(/poison/)
   })
+
+  it('dead-letters an event that fails every time through the real delivery limit, returning it as a failure (reject), never a hand-back (nack)', async () => {
+    const tenantId = tenant()
+    // A tenant whose subscriptions cannot be read (WRONGTYPE): every fan-out of its events fails.
+    await world.redis.set(world.keys.subscriptions(tenantId), 'not a hash')
+    // Since RabbitMQ 4.3 only basic.reject counts toward the delivery limit; a nack would loop forever.
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    const channelPrototype = Object.getPrototypeOf(await connection.createChannel()) as amqp.Channel
+    await connection.close()
+    const reject = vi.spyOn(channelPrototype, 'reject')
+    try {
+      const event = receipt(tenantId)
+      await world.publish(event)
+      const [record] = await atLeast(1, () => deadLetters(tenantId), 'the poison dead letter', 30_000)
+      expect(record).toMatchObject({ class: 'pipeline', eventId: event.id })
+      expect(record!.reason).toMatch(/poison message.*dispatcher\.events/)
+      expect(reject).toHaveBeenCalledWith(expect.anything(), true)
+    } finally {
+      reject.mockRestore()
+      await world.redis.del(world.keys.subscriptions(tenantId))
+    }
+  }, 40_000)
 
   it('keeps the subscription record intact for healthy subscriptions', async () => {
     const tenantId = tenant()

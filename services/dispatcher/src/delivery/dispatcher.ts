@@ -51,6 +51,22 @@ export interface Dispatcher {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
+ * Settles a consumed message. A failure is returned with `basic.reject` and a hand-back with
+ * `basic.nack`: since RabbitMQ 4.3 only a reject counts toward a quorum queue's delivery limit, so
+ * a nack for failures would let a message that always fails loop forever.
+ */
+function answer(channel: Pick<Channel, 'ack' | 'nack' | 'reject'>, message: ConsumeMessage, verdict: Verdict): void {
+  // On a channel that closed meanwhile, the broker has already requeued the message.
+  try {
+    if (verdict === 'ack') channel.ack(message)
+    else if (verdict === 'failed') channel.reject(message, true)
+    else channel.nack(message, false, true)
+  } catch {
+    // nothing left to do
+  }
+}
+
+/**
  * The delivery pipeline without any HTTP around it: the fan-out, deliver and dead-letter consumers on
  * one broker connection, sharing one Redis client, one HTTP agent, the circuit breakers and the
  * concurrency caps. The app wraps it with /healthz /readyz /metrics; the benchmark can drive it alone.
@@ -145,18 +161,11 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     if (typeof message.properties.messageId === 'string') brokerMessage.messageId = message.properties.messageId
     const done: Promise<void> = handle(brokerMessage)
       .catch((error: unknown): Verdict => {
-        if (!(error instanceof ShutdownError)) log.error({ consumer: name, err: { message: (error as Error).message } }, 'message processing failed; returned to the queue')
-        return 'requeue'
+        if (error instanceof ShutdownError) return 'requeue'
+        log.error({ consumer: name, err: { message: (error as Error).message } }, 'message processing failed; returned to the queue')
+        return 'failed'
       })
-      .then((verdict) => {
-        // On a channel that closed meanwhile, the broker has already requeued the message.
-        try {
-          if (verdict === 'ack') channel.ack(message)
-          else channel.nack(message, false, true)
-        } catch {
-          // nothing left to do
-        }
-      })
+      .then((verdict) => answer(channel, message, verdict))
       .finally(() => {
         inFlight.delete(done)
         metrics.inFlight.dec({ consumer: name })

@@ -11,8 +11,13 @@ export interface BrokerMessage {
   messageId?: string
 }
 
-/** What a stage tells the consumer to do with the message once it is done. */
-export type Verdict = 'ack' | 'requeue'
+/**
+ * What a stage tells the consumer to do with the message once it is done: `ack`; `requeue` hands it
+ * back unprocessed (shutdown), which is no failure; `failed` returns it as a processing failure, which
+ * counts toward the quorum queue's delivery limit, so a message that always fails ends as a poison
+ * dead letter instead of looping.
+ */
+export type Verdict = 'ack' | 'requeue' | 'failed'
 
 /** Set on a task that went round a retry tier shorter than its wait: due no earlier than this (ms). */
 export const NOT_BEFORE_HEADER = 'x-arrivals-not-before'
