@@ -1,4 +1,4 @@
-import { GOODS_RECEIVED, deliveryIdFor, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { GOODS_RECEIVED, deliveryIdFor, historyLimits, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
 import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
 import amqp from 'amqplib'
 import type { ServerResponse } from 'node:http'
@@ -172,6 +172,12 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
       return list.find((r) => r.eventId === 'evt-no-tenant')
     }, { what: 'the tenantless dead letter' })
     expect(tenantless).toMatchObject({ class: 'pipeline', tenantId: null })
+    // Bounded in age even when no further dead letter comes to trim them: the keys expire.
+    for (const key of [world.keys.deadLetters(tenantId), world.keys.deadLettersByTime(tenantId), world.keys.pipelineDeadLetters]) {
+      const ttl = await world.redis.pttl(key)
+      expect(ttl, key).toBeGreaterThan(historyLimits.deadLetterMaxAgeMs - 60_000)
+      expect(ttl, key).toBeLessThanOrEqual(historyLimits.deadLetterMaxAgeMs)
+    }
   })
 
   it('archives a poison message the broker dead-lettered (x-death) as a pipeline dead letter', async () => {

@@ -9,7 +9,9 @@ export const PIPELINE_DEAD_LETTERS_LIMIT = 1000
 const BODY_KEPT = 4096
 const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/
 
-// Writes one record and trims the tenant's archive by age and by size in the same step.
+// Writes one record and trims the tenant's archive by age and by size in the same step. Trimming only
+// happens on a write, so both keys also expire one maximum age after the latest write: a tenant that
+// stops getting dead letters does not keep its old ones forever.
 const ARCHIVE = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -25,6 +27,8 @@ if over > 0 then
     redis.call('ZREM', KEYS[2], id)
   end
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1`
 
 export interface ArchiverContext {
@@ -115,9 +119,13 @@ export async function archiveDeadLetter(ctx: ArchiverContext, message: BrokerMes
   if (record.tenantId) {
     const tenantId = record.tenantId
     await ctx.infra(() => redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId),
-      record.id, json, now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant))
+      record.id, json, now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant, historyLimits.deadLetterMaxAgeMs))
   } else {
-    await ctx.infra(() => redis.multi().lpush(keys.pipelineDeadLetters, json).ltrim(keys.pipelineDeadLetters, 0, PIPELINE_DEAD_LETTERS_LIMIT - 1).exec())
+    await ctx.infra(() => redis.multi()
+      .lpush(keys.pipelineDeadLetters, json)
+      .ltrim(keys.pipelineDeadLetters, 0, PIPELINE_DEAD_LETTERS_LIMIT - 1)
+      .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs)
+      .exec())
   }
   ctx.metrics.archived.inc({ class: record.class })
   return 'ack'
