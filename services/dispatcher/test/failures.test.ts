@@ -1,6 +1,7 @@
-import { GOODS_RECEIVED, deliveryIdFor, historyLimits, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { GOODS_RECEIVED, createSecretBox, deliveryIdFor, historyLimits, sealingContext, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
 import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
 import amqp from 'amqplib'
+import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { atLeast, receipt, tenant, World } from './support.js'
@@ -136,6 +137,24 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(all[3]!.headers['webhook-id']).toBe(deliveryIdFor(event.id, id))
     const [latest] = await atLeast(4, () => world.attempts(id), 'the replay attempt')
     expect(latest).toMatchObject({ outcome: 'delivered', attempt: 1 })
+  })
+
+  it('dead-letters a delivery whose secrets cannot be opened as a pipeline failure, without sending or counting it against the subscription', async () => {
+    const tenantId = tenant()
+    const { id, record } = await world.subscribe({ tenantId, url: `${receiver.url}/wrong-key` })
+    // Sealed with another key than the dispatcher's (a CALLBACK_ENCRYPTION_KEY mismatch).
+    const other = createSecretBox(randomBytes(32))
+    const resealed = { ...record, secretSealed: other.seal('whsec_AAAAAAAAAAAAAAAAAAAAAAAA', sealingContext.secret(tenantId, id)) }
+    await world.redis.multi().hset(world.keys.subscriptions(tenantId), id, JSON.stringify(resealed)).incr(world.keys.version(tenantId)).exec()
+    await world.redis.publish(world.keys.subscriptionsChanged, tenantId)
+    const event = receipt(tenantId)
+    await world.publish(event)
+    const [dead] = await atLeast(1, () => deadLetters(tenantId), 'the dead letter')
+    expect(dead).toMatchObject({ class: 'pipeline', subscriptionId: id, eventId: event.id, attempts: 1 })
+    expect(dead!.reason).toMatch(/CALLBACK_ENCRYPTION_KEY/)
+    expect(dead!.task?.deliveryId).toBe(deliveryIdFor(event.id, id))
+    expect(at('/wrong-key')).toHaveLength(0)
+    expect(await world.redis.exists(world.keys.failures(id))).toBe(0)
   })
 
   it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {

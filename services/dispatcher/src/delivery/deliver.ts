@@ -161,8 +161,13 @@ async function attempt(ctx: DeliveryContext, task: DeliveryTask, subscription: C
     try {
       request = prepare(task, subscription)
     } catch (error) {
+      // Arrivals' fault, not the endpoint's: a pipeline dead letter (replayable once the key is fixed),
+      // and no failure counted toward disabling the subscription.
       ctx.log.error({ subscriptionId: task.subscriptionId, err: { message: (error as Error).message } }, 'cannot open the subscription secrets')
-      return settle(ctx, task, subscription, { outcome: 'gave-up', reason: 'the callback or signing secret cannot be opened (is CALLBACK_ENCRYPTION_KEY the same as the subscriptions service\'s?)' }, { kind: 'refused', error: 'not sent' }, 0)
+      const reason = 'the callback or signing secret cannot be opened (is CALLBACK_ENCRYPTION_KEY the same as the subscriptions service\'s?)'
+      await ctx.queue.deadLetterTask(task, reason, 'pipeline')
+      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'gave-up', null, 0, reason))
+      return 'gave-up'
     }
     const started = performance.now()
     const finished = ctx.latency.begin(endpoint, started)

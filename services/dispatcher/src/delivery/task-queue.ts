@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { DELIVERY_ROUTING_KEY, deadLetterHeaders, retryLabel, type DeliveryTask } from '@arrivals/contracts'
+import { DELIVERY_ROUTING_KEY, deadLetterHeaders, retryLabel, type DeadLetterClass, type DeliveryTask } from '@arrivals/contracts'
 import type { Broker } from './broker.js'
 import type { DispatcherMetrics } from './metrics.js'
 import { tierFor } from './retry-policy.js'
@@ -83,20 +83,23 @@ export class TaskQueue {
     return new Date(dueAt)
   }
 
-  /** The endpoint gave up: the task goes to the archive, replayable with the same webhook-id. */
-  async deadLetterTask(task: DeliveryTask, reason: string): Promise<void> {
+  /**
+   * The task goes to the archive, replayable with the same webhook-id: class `endpoint` when the
+   * endpoint gave up, `pipeline` when Arrivals could not send it at all.
+   */
+  async deadLetterTask(task: DeliveryTask, reason: string, cls: DeadLetterClass = 'endpoint'): Promise<void> {
     await this.broker.publish(this.broker.names.deadLetterExchange, '', Buffer.from(JSON.stringify(task)), {
       messageId: newDeadLetterId(),
       contentType: 'application/json',
       headers: {
         ...this.headers(task),
         [deadLetterHeaders.reason]: truncate(reason),
-        [deadLetterHeaders.class]: 'endpoint',
+        [deadLetterHeaders.class]: cls,
         [deadLetterHeaders.lastStatus]: task.lastStatus ?? null,
         [deadLetterHeaders.attempts]: task.attempt,
       },
     })
-    this.metrics.deadLetters.inc({ class: 'endpoint' })
+    this.metrics.deadLetters.inc({ class: cls })
   }
 
   /** Arrivals could not process the message: its original body goes to the archive with the reason. */
