@@ -6,8 +6,12 @@ type CommonSettings = ReturnType<typeof commonSettings>['common']
 
 /** Microsoft Entra ID bearer tokens: who may sign them and for whom they must be issued. */
 export interface EntraSettings {
-  /** Exact `iss` claim, e.g. `https://login.microsoftonline.com/<tenant>/v2.0`. */
-  issuer: string
+  /**
+   * Accepted `iss` claims, exactly. Entra ID issues v1.0 access tokens (`https://sts.windows.net/<tenant>/`)
+   * unless the API's app registration sets `accessTokenAcceptedVersion: 2` (then
+   * `https://login.microsoftonline.com/<tenant>/v2.0`): derived from ENTRA_TENANT_ID, both are accepted.
+   */
+  issuer: string | string[]
   /** Exact `aud` claim: the connector's application ID URI or client id. */
   audience: string
   /** Where the signing keys are published. */
@@ -81,7 +85,11 @@ export function readSettings(env: Env): SubscriptionsSettings {
 
   const entraTenant = read.optional('ENTRA_TENANT_ID')
   const entraAudience = read.optional('ENTRA_AUDIENCE')
-  const entraIssuer = read.optional('ENTRA_ISSUER') ?? (entraTenant ? `https://login.microsoftonline.com/${entraTenant}/v2.0` : undefined)
+  // The connector's Entra ID sign-in (the v1 endpoint with a resource URI) gets v1.0 tokens unless the
+  // API's app registration asks for v2.0 ones: the tenant's issuer in both forms, or the ENTRA_ISSUER list.
+  const entraIssuerList = list(read.optional('ENTRA_ISSUER'))
+  const entraIssuer: string[] | undefined = entraIssuerList.length > 0 ? entraIssuerList
+    : entraTenant ? [`https://sts.windows.net/${entraTenant}/`, `https://login.microsoftonline.com/${entraTenant}/v2.0`] : undefined
   const entraJwks = read.optional('ENTRA_JWKS_URL') ?? (entraTenant ? `https://login.microsoftonline.com/${entraTenant}/discovery/v2.0/keys` : undefined)
   let entra: EntraSettings | undefined
   if (entraTenant || entraAudience || entraIssuer || entraJwks) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { hostname } from 'node:os'
 import type { AddressInfo } from 'node:net'
@@ -6,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNamespace } from '@arrivals/test-kit'
+import { readSettings } from '../src/settings.js'
 import { as, build, callbackUrl, subscribe, tenant, testSettings } from './support.js'
 
 const ns = createNamespace('subs-security')
@@ -184,6 +186,25 @@ describe('Entra ID bearer tokens', () => {
     const none = await app.inject({ method: 'GET', url: '/v1/subscriptions' })
     expect(none.statusCode).toBe(401)
     expect(none.json().message).toMatch(/X-API-Key or Authorization: Bearer/)
+  })
+
+  it('accepts the v1.0 and v2.0 issuer of the tenant when configured by ENTRA_TENANT_ID (the connector\'s sign-in gets v1.0 tokens by default)', async () => {
+    const tid = '11111111-2222-3333-4444-555555555555'
+    const fromEnv = readSettings({
+      API_KEYS: `${contoso.id}:${contoso.apiKey}`, CALLBACK_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      ENTRA_TENANT_ID: tid, ENTRA_AUDIENCE: audience, ENTRA_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/discovery/v2.0/keys`,
+    })
+    const derived = await build(testSettings(ns, [contoso], { entra: fromEnv.entra }))
+    try {
+      for (const iss of [`https://sts.windows.net/${tid}/`, `https://login.microsoftonline.com/${tid}/v2.0`]) {
+        const response = await derived.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token({ iss, tid })) })
+        expect(response.statusCode, `${iss}: ${response.body}`).toBe(200)
+      }
+      const foreign = await derived.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token({ iss: 'https://sts.windows.net/someone-else/' })) })
+      expect(foreign.statusCode).toBe(401)
+    } finally {
+      await derived.close()
+    }
   })
 
   it('still accepts API keys beside tokens, and keeps tenants apart', async () => {

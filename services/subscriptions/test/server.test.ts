@@ -22,7 +22,7 @@ describe('settings', () => {
     expect(settings).toMatchObject({
       port: 3002, publicBaseUrl: 'https://api.contoso.com/arrivals', callbackAllowPrivate: false,
       callbackAllowedHosts: ['*.logic.azure.com', 'prod-1.example.com'], trustProxy: ['10.0.0.0/8', '127.0.0.1'],
-      entra: { issuer: 'https://login.microsoftonline.com/abc/v2.0', audience: 'api://arrivals', jwksUrl: 'https://login.microsoftonline.com/abc/discovery/v2.0/keys' },
+      entra: { issuer: ['https://sts.windows.net/abc/', 'https://login.microsoftonline.com/abc/v2.0'], audience: 'api://arrivals', jwksUrl: 'https://login.microsoftonline.com/abc/discovery/v2.0/keys' },
     })
     expect(settings.encryptionKey).toHaveLength(32)
   })
