@@ -124,6 +124,14 @@ describe('subscriptions', () => {
     expect(one.json()).toMatchObject({ id: own[0], filters: { storeId: 'a' }, status: 'active' })
   })
 
+  it('answers 400, not a 5xx, to a cursor no page ever handed out', async () => {
+    for (const cursor of ['18446744073709551616', '99999999999999999999']) {
+      const response = await app.inject({ method: 'GET', url: `/v1/subscriptions?cursor=${cursor}`, headers: as(contoso) })
+      expect(response.statusCode, cursor).toBe(400)
+      expect(response.json().message).toMatch(/cursor/)
+    }
+  })
+
   it('enables a disabled one (and signals the change)', async () => {
     const id = await newSubscription(contoso)
     const record = JSON.parse((await redis.hget(keys.subscriptions(contoso.id), id))!)

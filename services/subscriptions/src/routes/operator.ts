@@ -14,6 +14,7 @@ import { subscriptionView } from '../subscription-view.js'
 const subscriptionRef = Type.Ref(Subscription)
 const SUBSCRIPTIONS = 'subscriptions'
 const DEAD_LETTERS = 'dead letters'
+const MAX_CURSOR = 2n ** 64n - 1n
 
 function notFound(subscriptionId: string): HttpError {
   return new HttpError(404, `your tenant has no subscription ${subscriptionId}`, 'SUBSCRIPTION_NOT_FOUND')
@@ -56,6 +57,10 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: SubscriptionList, ...errors(400, 401, 429, 503) },
     },
   }, async (request) => {
+    // Redis cursors are unsigned 64-bit: a larger one is a Redis error, i.e. it was never handed out.
+    if (request.query.cursor !== undefined && BigInt(request.query.cursor) > MAX_CURSOR) {
+      throw new HttpError(400, 'querystring/cursor is not a cursor this API handed out; pass a nextCursor back, or none for the first page', 'INVALID_CURSOR')
+    }
     const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: queryInteger(request.query.limit, 100, 1, 500) })
     return { items: page.items.map(subscriptionView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
