@@ -228,6 +228,12 @@ describe('served live', () => {
     expect(served.statusCode).toBe(200)
     expect(served.json()).toEqual(committedJson('apiDefinition.swagger.json'))
     expect((await app.inject({ method: 'GET', url: '/connector/apiProperties.json' })).json()).toEqual(committedJson('apiProperties.json'))
+    for (const path of ['icon.png', 'entra-id/icon.png']) {
+      const icon = await app.inject({ method: 'GET', url: `/connector/${path}` })
+      expect(icon.statusCode, path).toBe(200)
+      expect(icon.headers['content-type']).toBe('image/png')
+      expect(icon.rawPayload.equals(committed(path)), path).toBe(true)
+    }
     const other = await build(testSettings(ns, [contoso], { publicBaseUrl: 'https://api.contoso.com/arrivals' }))
     try {
       const definition = (await other.inject({ method: 'GET', url: '/connector/entra-id/apiDefinition.swagger.json' })).json()
