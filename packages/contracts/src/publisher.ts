@@ -15,9 +15,12 @@ export class InvalidEventError extends Error {
 export interface EventPublisherOptions {
   url: string
   namespace: string
-  /** How long to wait for the broker's confirm before giving up (default 5 s). */
+  /**
+   * The longest a `publish` takes, connecting included, before it gives up with
+   * PublishUnavailableError (default 5 s): an HTTP caller can promise its 503 within this time.
+   */
   confirmTimeoutMs?: number
-  /** How long to wait for a connection (default 3 s). */
+  /** How long opening a connection may take, channel and topology declaration included (default 3 s). */
   connectTimeoutMs?: number
   /** Called when the connection is lost, so the owner can log it. */
   onDisconnect?: (error: Error | undefined) => void
@@ -56,38 +59,56 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
   const returned = new Set<string>()
 
   async function open(): Promise<ConfirmChannel> {
-    const conn = await withTimeout(
-      amqp.connect(options.url, { clientProperties: { connection_name: options.clientName ?? 'arrivals-publisher' }, timeout: connectTimeoutMs }),
-      connectTimeoutMs,
-      `RabbitMQ did not accept a connection within ${connectTimeoutMs} ms`,
-    )
-    try {
-      const ch = await conn.createConfirmChannel()
-      await declareTopology(ch, options.namespace)
-      ch.on('return', (message) => {
-        const id = message.properties.messageId
-        if (typeof id === 'string') returned.add(id)
-      })
-      // An 'error' without a listener would crash the process; the 'close' handler below resets state.
-      ch.on('error', () => {})
-      ch.on('close', () => {
-        if (channel === ch) channel = undefined
-      })
+    const attempt = (async () => {
+      const conn = await amqp.connect(options.url, { clientProperties: { connection_name: options.clientName ?? 'arrivals-publisher' }, timeout: connectTimeoutMs })
+      // Listeners first: an 'error' event without one (a broker-side close while the topology is
+      // declared, e.g. PRECONDITION_FAILED on a queue declared with other arguments) would crash
+      // the process instead of failing this attempt. The 'close' handlers below reset state.
       conn.on('error', () => {})
-      conn.on('close', (error?: Error) => {
-        if (connection === conn) {
-          connection = undefined
-          channel = undefined
-          options.onDisconnect?.(error)
-        }
-      })
-      connection = conn
-      channel = ch
-      return ch
+      try {
+        const ch = await conn.createConfirmChannel()
+        ch.on('error', () => {})
+        await declareTopology(ch, options.namespace)
+        return { conn, ch }
+      } catch (error) {
+        await conn.close().catch(() => {})
+        throw error
+      }
+    })()
+    let opened: { conn: ChannelModel; ch: ConfirmChannel }
+    try {
+      opened = await withTimeout(attempt, connectTimeoutMs, `RabbitMQ did not accept a connection and the topology within ${connectTimeoutMs} ms`)
     } catch (error) {
-      await conn.close().catch(() => {})
+      // An attempt that completes after the timeout is closed, never left open unowned.
+      void attempt.then(({ conn }) => conn.close().catch(() => {}), () => {})
       throw error
     }
+    const { conn, ch } = opened
+    ch.on('return', (message) => {
+      const id = message.properties.messageId
+      if (typeof id === 'string') returned.add(id)
+    })
+    ch.on('close', () => {
+      if (channel === ch) channel = undefined
+      // The broker closed only the channel (a publish to a deleted exchange, say): close its
+      // connection too, so the next publish opens a fresh pair and no connection is leaked.
+      void conn.close().catch(() => {})
+    })
+    conn.on('close', (error?: Error) => {
+      if (connection === conn) {
+        connection = undefined
+        channel = undefined
+        options.onDisconnect?.(error)
+      }
+    })
+    if (closed) {
+      // close() ran while this attempt was connecting.
+      await conn.close().catch(() => {})
+      throw new PublishUnavailableError('publisher is closed')
+    }
+    connection = conn
+    channel = ch
+    return ch
   }
 
   async function ready(): Promise<ConfirmChannel> {
@@ -113,7 +134,9 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     async publish(event, publishOptions = {}) {
       const validation = validateEvent(event)
       if (!validation.ok) throw new InvalidEventError(validation.reason)
-      const ch = await ready()
+      // One budget for the whole publish: connecting (when needed) and the confirm share it.
+      const deadline = Date.now() + confirmTimeoutMs
+      const ch = await withTimeout(ready(), confirmTimeoutMs, `RabbitMQ did not accept a connection within ${confirmTimeoutMs} ms`)
       const body = Buffer.from(JSON.stringify(event))
       const headers: Record<string, string> = {}
       const traceparent = publishOptions.traceparent ?? event.traceparent
@@ -137,7 +160,7 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
           reject(new PublishUnavailableError(`RabbitMQ channel failed: ${(error as Error).message}`, { cause: error }))
         }
       })
-      await withTimeout(confirmed, confirmTimeoutMs, `RabbitMQ did not confirm within ${confirmTimeoutMs} ms`).catch((error: unknown) => {
+      await withTimeout(confirmed, Math.max(0, deadline - Date.now()), `RabbitMQ did not confirm within ${confirmTimeoutMs} ms`).catch((error: unknown) => {
         throw error instanceof PublishUnavailableError ? error : new PublishUnavailableError((error as Error).message, { cause: error })
       })
       if (returned.delete(event.id)) {

@@ -1,6 +1,7 @@
+import { createServer, connect, type Socket } from 'node:net'
 import amqp from 'amqplib'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createNamespace } from '@arrivals/test-kit'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createNamespace, waitFor } from '@arrivals/test-kit'
 import {
   createEventPublisher, declareTopology, goodsReceivedEvent, parseEvent, topologyNames, InvalidEventError, PublishUnavailableError,
   type GoodsReceivedEvent,
@@ -77,3 +78,92 @@ describe('event publisher', () => {
     await expect(publisher.publish(event)).rejects.toBeInstanceOf(PublishUnavailableError)
   })
 })
+
+describe('event publisher when the broker misbehaves', () => {
+  it('fails a publish (no crash) when the broker refuses the topology, e.g. a queue declared with other arguments', async () => {
+    const other = createNamespace('contracts-refused')
+    const connection = await amqp.connect(other.amqpUrl)
+    try {
+      const channel = await connection.createChannel()
+      await channel.assertQueue(topologyNames(other.namespace).dispatcherEventsQueue, { durable: false })
+      const publisher = createEventPublisher({ url: other.amqpUrl, namespace: other.namespace })
+      const event = goodsReceivedEvent({ tenantId: 't', source: '/test', data: sampleData() })
+      await expect(publisher.publish(event)).rejects.toThrow(/PRECONDITION_FAILED/)
+      await publisher.close()
+    } finally {
+      await connection.close()
+      await other.cleanup()
+    }
+  })
+
+  it('closes the connection of a channel the broker closed, so reconnecting leaks nothing', async () => {
+    const opened: amqp.ChannelModel[] = []
+    const closed = new Set<amqp.ChannelModel>()
+    const realConnect = amqp.connect.bind(amqp)
+    const spy = vi.spyOn(amqp, 'connect').mockImplementation(async (...args: Parameters<typeof amqp.connect>) => {
+      const model = await realConnect(...args)
+      opened.push(model)
+      model.on('close', () => closed.add(model))
+      return model
+    })
+    try {
+      const publisher = createEventPublisher({ url: ns.amqpUrl, namespace: ns.namespace })
+      const event = () => goodsReceivedEvent({ tenantId: 't', source: '/test', data: sampleData() })
+      await publisher.publish(event())
+      // An operator deletes the exchange: the next publish closes the publisher's channel (404).
+      const admin = await realConnect(ns.amqpUrl)
+      await (await admin.createChannel()).deleteExchange(names.eventsExchange)
+      await admin.close()
+      await expect(publisher.publish(event())).rejects.toBeInstanceOf(PublishUnavailableError)
+      await waitFor(() => !publisher.connected, { what: 'the channel to close' })
+      await publisher.publish(event())
+      expect(opened).toHaveLength(2)
+      await publisher.close()
+      await waitFor(() => closed.size === opened.length, { what: 'every connection the publisher opened to be closed' })
+    } finally {
+      spy.mockRestore()
+    }
+  })
+
+  it('answers within confirmTimeoutMs, connecting included, when the broker is slow; then connects in the background', async () => {
+    const slow = await startSlowForwarder(ns.amqpUrl, 120)
+    try {
+      const publisher = createEventPublisher({ url: slow.url, namespace: ns.namespace, confirmTimeoutMs: 800, connectTimeoutMs: 10_000 })
+      const event = goodsReceivedEvent({ tenantId: 't', source: '/test', data: sampleData() })
+      const started = Date.now()
+      await expect(publisher.publish(event)).rejects.toBeInstanceOf(PublishUnavailableError)
+      expect(Date.now() - started).toBeLessThan(1_300)
+      await waitFor(() => publisher.connected, { what: 'the slow connection to open', timeoutMs: 15_000 })
+      await publisher.publish(event)
+      await publisher.close()
+    } finally {
+      await slow.close()
+    }
+  })
+})
+
+/** A TCP forwarder that delays every chunk in both directions: a broker far away or under load. */
+async function startSlowForwarder(target: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const upstreamUrl = new URL(target)
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect({ host: upstreamUrl.hostname, port: Number(upstreamUrl.port || 5672) })
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(from)
+      from.on('data', (chunk) => setTimeout(() => to.write(chunk), delayMs))
+      from.on('error', () => {})
+      from.on('close', () => setTimeout(() => to.destroy(), delayMs))
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = new URL(target)
+  url.hostname = '127.0.0.1'
+  url.port = String((server.address() as { port: number }).port)
+  return {
+    url: url.toString(),
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
