@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
 import { SettingsError } from '@arrivals/service-kit'
-import { createNamespace, waitFor } from '@arrivals/test-kit'
+import { createNamespace, spawnService, waitFor } from '@arrivals/test-kit'
 import { readSettings } from '../src/settings.js'
 import { tenant } from './support.js'
 
@@ -35,22 +33,27 @@ describe('settings', () => {
   })
 })
 
-const entry = fileURLToPath(new URL('../dist/server.js', import.meta.url))
+describe('README', () => {
+  it('documents exactly the settings settings.ts reads', () => {
+    const read = new Set<string>()
+    const env = new Proxy({ API_KEYS: 'contoso:0123456789abcdef' } as Record<string, string | undefined>, {
+      get: (target, name) => {
+        if (typeof name === 'string') read.add(name)
+        return target[name as string]
+      },
+    })
+    readSettings(env)
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    const table = readme.slice(readme.indexOf('## Settings'), readme.indexOf('\n## ', readme.indexOf('## Settings') + 1))
+    const documented = new Set([...table.matchAll(/^\| (`[A-Z_]+`(?: \/ `[A-Z_]+`)*) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z_]+)`/g)].map((n) => n[1]!)))
+    expect([...documented].sort()).toEqual([...read].sort())
+  })
+})
 
-function run(env: Record<string, string>) {
-  const child = spawn(process.execPath, [entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  return { child, exited, output: () => output }
-}
+const entry = new URL('../dist/server.js', import.meta.url)
+const run = (env: Record<string, string>) => spawnService(entry, env)
 
 describe('the process (dist/server.js)', () => {
-  beforeAll(() => {
-    if (!existsSync(entry)) throw new Error(`${entry} does not exist: run \`pnpm build\` (pnpm test does) before these tests`)
-  })
-
   it('logs "listening" with its port, serves, and exits 0 on SIGTERM', async () => {
     const who = tenant('contoso')
     const server = run({
@@ -58,8 +61,7 @@ describe('the process (dist/server.js)', () => {
       API_KEYS: `${who.id}:${who.apiKey}`, LOG_LEVEL: 'info',
     })
     try {
-      const line = await waitFor(() => server.output().split('\n').find((l) => l.includes('"msg":"listening"')), { what: 'the "listening" line', timeoutMs: 15_000 })
-      const { port } = JSON.parse(line) as { port: number }
+      const port = await server.listening()
       expect(port).toBeGreaterThan(0)
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'readiness' })
       const response = await fetch(`http://127.0.0.1:${port}/v1/stores/s-1/receipts`, {
