@@ -1,5 +1,5 @@
 import type { LookupAddress } from 'node:dns'
-import type { SubscriptionRecord } from '@arrivals/contracts'
+import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
 import { startReceiver, waitFor, type Receiver } from '@arrivals/test-kit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { atLeast, receipt, tenant, World } from './support.js'
@@ -103,6 +103,14 @@ describe('disabling after sustained failure', () => {
     expect(record.disabledAt).toBeDefined()
     const skipped = await atLeast(1, async () => (await world.attempts(id)).filter((a) => a.outcome === 'skipped'), 'a skipped attempt')
     expect(skipped[0]!.error).toMatch(/disabled/)
+    // The delivery the disabling cut short is kept, so it can be redelivered once enabled again.
+    const dead = await waitFor(async () => {
+      const records = Object.values(await world.redis.hgetall(world.keys.deadLetters(tenantId))).map((json) => JSON.parse(json) as DeadLetterRecord)
+      return records.find((r) => r.subscriptionId === id)
+    }, { what: 'the dead letter of the cut-short delivery' })
+    expect(dead).toMatchObject({ class: 'endpoint', attempts: 3, lastStatus: 500 })
+    expect(dead.reason).toMatch(/not sent: the subscription is disabled: disabled after 3/)
+    expect(dead.task).toMatchObject({ subscriptionId: id, attempt: 4 })
     const before = receiver.requests.length
     await world.publish(receipt(tenantId))
     await sleep(500)

@@ -113,7 +113,12 @@ async function deliverMessage(ctx: DeliveryContext, message: BrokerMessage): Pro
   const subscription = await ctx.infra(() => ctx.cache.find(task.tenantId, task.subscriptionId))
   if (!subscription) return skip(ctx, task, 'the subscription no longer exists')
   if (subscription.record.status !== 'active') {
-    return skip(ctx, task, `the subscription is disabled${subscription.record.disabledReason ? `: ${subscription.record.disabledReason}` : ''}`)
+    const why = `the subscription is disabled${subscription.record.disabledReason ? `: ${subscription.record.disabledReason}` : ''}`
+    // A delivery cut short by the disabling (or replayed meanwhile) stays recoverable: once the
+    // subscription is enabled again, the operator's redeliver-since or replay sends it. A test is not kept.
+    if (task.origin === 'test') return skip(ctx, task, why)
+    await ctx.queue.deadLetterTask(task, `not sent: ${why}`, 'endpoint', task.attempt - 1)
+    return skip(ctx, task, `${why}; dead-lettered for redelivery once it is enabled again`)
   }
 
   const endpoint = subscription.record.callbackRedacted

@@ -85,9 +85,9 @@ export class TaskQueue {
 
   /**
    * The task goes to the archive, replayable with the same webhook-id: class `endpoint` when the
-   * endpoint gave up, `pipeline` when Arrivals could not send it at all.
+   * endpoint gave up, `pipeline` when Arrivals could not send it at all; `attempts` is how many were made.
    */
-  async deadLetterTask(task: DeliveryTask, reason: string, cls: DeadLetterClass = 'endpoint'): Promise<void> {
+  async deadLetterTask(task: DeliveryTask, reason: string, cls: DeadLetterClass = 'endpoint', attempts = task.attempt): Promise<void> {
     await this.broker.publish(this.broker.names.deadLetterExchange, '', Buffer.from(JSON.stringify(task)), {
       messageId: newDeadLetterId(),
       contentType: 'application/json',
@@ -96,7 +96,7 @@ export class TaskQueue {
         [deadLetterHeaders.reason]: truncate(reason),
         [deadLetterHeaders.class]: cls,
         [deadLetterHeaders.lastStatus]: task.lastStatus ?? null,
-        [deadLetterHeaders.attempts]: task.attempt,
+        [deadLetterHeaders.attempts]: attempts,
       },
     })
     this.metrics.deadLetters.inc({ class: cls })
