@@ -196,6 +196,7 @@ describe('bad input: a 4xx that says what to fix, and nothing published', () => 
     { name: 'over-long storeName', body: receipt({ storeName: long(201) }), message: /storeName must NOT have more than 200 characters/ },
     { name: 'too many items', body: receipt({ items: Array.from({ length: 501 }, () => item) }), message: /items must NOT have more than 500 items/ },
     { name: 'receivedAt without a time zone', body: receipt({ receivedAt: '2026-03-01T09:30:00' }), message: /receivedAt must match (format "date-time"|pattern)/ },
+    { name: 'over-long receivedAt (fraction digits without end)', body: receipt({ receivedAt: `2026-03-01T09:30:00.${'1'.repeat(40)}Z` }), message: /receivedAt must NOT have more than 35 characters/ },
     { name: 'receivedAt with a space for the T', body: receipt({ receivedAt: '2026-03-01 09:30:00Z' }), message: /receivedAt must match pattern/ },
     { name: 'receivedAt on a leap second (valid RFC 3339, not a valid event time)', body: receipt({ receivedAt: '2026-12-31T23:59:60Z' }), message: /does not make a valid event/ },
     { name: 'a JSON array', body: [item], message: /body must be object/ },
@@ -260,5 +261,25 @@ describe('documentation', () => {
     expect(document.paths['/healthz']).toBeUndefined()
     expect(document.components.securitySchemes.apiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-API-Key' })
     expect((await app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400)
+  })
+
+  it('documents a maximum length for every string a caller sends', async () => {
+    const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+    const unbounded: string[] = []
+    const walk = (schema: unknown, where: string): void => {
+      if (Array.isArray(schema)) return schema.forEach((s, i) => walk(s, `${where}[${i}]`))
+      if (!schema || typeof schema !== 'object') return
+      const node = schema as Record<string, unknown>
+      if (node.type === 'string' && node.maxLength === undefined && node.const === undefined && node.enum === undefined) unbounded.push(where)
+      for (const [key, value] of Object.entries(node)) walk(value, `${where}/${key}`)
+    }
+    for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, { parameters?: { name: string }[]; requestBody?: unknown }>>)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        // traceparent is the one exception: an invalid one is ignored (W3C), so no length refuses it.
+        for (const parameter of operation.parameters ?? []) if (parameter.name !== 'traceparent') walk(parameter, `${method} ${path} ${parameter.name}`)
+        walk(operation.requestBody, `${method} ${path} body`)
+      }
+    }
+    expect(unbounded).toEqual([])
   })
 })

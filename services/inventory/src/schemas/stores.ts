@@ -12,7 +12,7 @@ export type StoreBody = Static<typeof StoreBody>
 /** The catalogue entry as the API shows it; the same shape as contracts' StoreRecord in Redis. */
 export const Store = Type.Object({
   storeId: StoreId,
-  name: Type.String(),
+  name: Type.String({ maxLength: limits.nameLength }),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 }, { $id: 'Store' })
