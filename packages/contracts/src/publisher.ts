@@ -24,7 +24,7 @@ export interface EventPublisherOptions {
   connectTimeoutMs?: number
   /** Called when the connection is lost, so the owner can log it. */
   onDisconnect?: (error: Error | undefined) => void
-  /** The CloudEvents `source` for events published through `publish`, for logs only. */
+  /** The connection's name on the broker (management UI, list_connections). */
   clientName?: string
 }
 
@@ -60,7 +60,12 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
 
   async function open(): Promise<ConfirmChannel> {
     const attempt = (async () => {
-      const conn = await amqp.connect(options.url, { clientProperties: { connection_name: options.clientName ?? 'arrivals-publisher' }, timeout: connectTimeoutMs })
+      const conn = await amqp.connect(options.url, {
+        // Names the connection in the management UI and `rabbitmqctl list_connections`.
+        clientProperties: { connection_name: options.clientName ?? 'arrivals-publisher' },
+        // The socket gives up on a host that never answers, not only our timer below.
+        timeout: connectTimeoutMs,
+      })
       // Listeners first: an 'error' event without one (a broker-side close while the topology is
       // declared, e.g. PRECONDITION_FAILED on a queue declared with other arguments) would crash
       // the process instead of failing this attempt. The 'close' handlers below reset state.
@@ -150,10 +155,15 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
             persistent: true,
             // Returned to us if no queue is bound for this type, instead of silently dropped.
             mandatory: true,
+            // The event id: how a returned (unroutable) message is matched to this publish.
             messageId: event.id,
+            // Structured-mode CloudEvents, so a consumer knows the body without opening it.
             contentType: 'application/cloudevents+json',
+            // The event type, visible in the management UI and to consumers without parsing.
             type: event.type,
+            // When it was published (seconds, AMQP's unit), as against `time`, when it happened.
             timestamp: Math.floor(Date.now() / 1000),
+            // traceparent and tenantid: trace context and tenant, readable without parsing the body.
             headers,
           }, (error) => (error ? reject(new PublishUnavailableError('RabbitMQ refused the event (nack)', { cause: error })) : resolve()))
         } catch (error) {

@@ -66,14 +66,17 @@ export interface TopologyOptions {
 export async function declareTopology(channel: Channel, namespace: string, options: TopologyOptions = {}): Promise<TopologyNames> {
   const names = topologyNames(namespace)
 
+  // Every exchange is durable: a non-durable one vanishes on a broker restart, and publishes to it
+  // then fail (404) until something declares it again, while its bindings are lost for good.
+  const durableExchange: Options.AssertExchange = { durable: true }
   // Topic: the routing key is the event type, so consumers bind to exactly the types they handle.
-  await channel.assertExchange(names.eventsExchange, 'topic', { durable: true })
+  await channel.assertExchange(names.eventsExchange, 'topic', durableExchange)
   // Direct, one routing key: new tasks and retries that expire from their tier land in one queue.
-  await channel.assertExchange(names.deliveriesExchange, 'direct', { durable: true })
+  await channel.assertExchange(names.deliveriesExchange, 'direct', durableExchange)
   // Direct: the routing key is the tier label, so one exchange serves every retry delay.
-  await channel.assertExchange(names.retryExchange, 'direct', { durable: true })
+  await channel.assertExchange(names.retryExchange, 'direct', durableExchange)
   // Fanout: every dead letter, whatever its origin, goes to the one archive queue.
-  await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true })
+  await channel.assertExchange(names.deadLetterExchange, 'fanout', durableExchange)
 
   await channel.assertQueue(names.dispatcherEventsQueue, quorumWorkQueue(names.deadLetterExchange))
   for (const type of deliverableEventTypes) {
@@ -83,15 +86,23 @@ export async function declareTopology(channel: Channel, namespace: string, optio
   await channel.assertQueue(names.deliveriesQueue, quorumWorkQueue(names.deadLetterExchange))
   await channel.bindQueue(names.deliveriesQueue, names.deliveriesExchange, DELIVERY_ROUTING_KEY)
 
-  // The end of the line: no dead-letter exchange of its own, consumed by the archiver.
-  await channel.assertQueue(names.deadLettersQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } })
+  // The end of the line: no dead-letter exchange of its own (nowhere further to go), no delivery
+  // limit (the archiver must see every one), consumed by the archiver.
+  await channel.assertQueue(names.deadLettersQueue, {
+    // Dead letters are what operators replay: they survive a broker restart.
+    durable: true,
+    // Replicated like the work queues: a failed node must not lose the only copy of a failure.
+    arguments: { 'x-queue-type': 'quorum' },
+  })
   await channel.bindQueue(names.deadLettersQueue, names.deadLetterExchange, '')
 
   for (const delayMs of new Set(options.retryDelaysMs ?? [])) {
     const queue = names.retryQueue(delayMs)
     await channel.assertQueue(queue, {
+      // A waiting retry is accepted work: it survives a broker restart.
       durable: true,
       arguments: {
+        // Replicated, like the work queues: waiting retries survive the loss of a node.
         'x-queue-type': 'quorum',
         // Every message waits exactly this long; one queue per delay means no head-of-line blocking.
         'x-message-ttl': delayMs,
@@ -100,6 +111,7 @@ export async function declareTopology(channel: Channel, namespace: string, optio
         'x-dead-letter-routing-key': DELIVERY_ROUTING_KEY,
         // A retry is never dropped on its way back, even if the deliveries queue pushes back.
         'x-dead-letter-strategy': 'at-least-once',
+        // Required by at-least-once dead-lettering: refuse new publishes rather than drop the oldest.
         'x-overflow': 'reject-publish',
       },
     })
