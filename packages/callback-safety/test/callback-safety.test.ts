@@ -26,11 +26,13 @@ describe('blockedAddressReason', () => {
     ['169.254.169.254', 'link-local'], ['100.64.0.1', 'carrier-grade'], ['0.0.0.0', 'unspecified'],
     ['::1', 'loopback'], ['::', 'unspecified'], ['fe80::1', 'link-local'], ['fd12:3456::1', 'unique-local'],
     ['::ffff:127.0.0.1', 'loopback'], ['::ffff:7f00:1', 'loopback'], ['::ffff:a9fe:a9fe', 'link-local'], ['224.0.0.1', 'multicast'],
+    ['::7f00:1', 'IPv4-compatible'], ['::127.0.0.1', 'IPv4-compatible'], ['::ffff:0:7f00:1', 'IPv4-translated'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo'],
   ])('refuses %s as %s', (address, word) => {
     expect(blockedAddressReason(address)).toContain(word)
   })
 
-  it.each(['20.50.2.10', '8.8.8.8', '2603:1030::1', '172.32.0.1'])('allows public %s', (address) => {
+  it.each(['20.50.2.10', '8.8.8.8', '2603:1030::1', '172.32.0.1', '::ffff:8.8.8.8', '2001:4860:4860::8888'])('allows public %s', (address) => {
     expect(blockedAddressReason(address)).toBeUndefined()
   })
 })
