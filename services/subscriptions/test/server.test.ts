@@ -1,10 +1,7 @@
-import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SettingsError } from '@arrivals/service-kit'
-import { createNamespace, waitFor } from '@arrivals/test-kit'
+import { createNamespace, spawnService } from '@arrivals/test-kit'
 import { readSettings } from '../src/settings.js'
 import { tenant } from './support.js'
 
@@ -46,17 +43,8 @@ describe('settings', () => {
   })
 })
 
-const entry = fileURLToPath(new URL('../dist/server.js', import.meta.url))
-
-function run(env: Record<string, string>) {
-  if (!existsSync(entry)) throw new Error(`${entry} does not exist: run \`pnpm build\` (pnpm test does) first`)
-  const child = spawn(process.execPath, [entry], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  return { child, exited, output: () => output }
-}
+const entry = new URL('../dist/server.js', import.meta.url)
+const run = (env: Record<string, string>) => spawnService(entry, env)
 
 describe('the process (dist/server.js)', () => {
   it('logs "listening" with its port, serves the connector, and exits 0 on SIGTERM', async () => {
@@ -66,8 +54,7 @@ describe('the process (dist/server.js)', () => {
       API_KEYS: `${who.id}:${who.apiKey}`, CALLBACK_ENCRYPTION_KEY: encryptionKey, LOG_LEVEL: 'info',
     })
     try {
-      const line = await waitFor(() => server.output().split('\n').find((l) => l.includes('"msg":"listening"')), { timeoutMs: 20_000, what: 'the listening line' })
-      const port = (JSON.parse(line) as { port: number }).port
+      const port = await server.listening()
       const definition = await fetch(`http://127.0.0.1:${port}/connector/apiDefinition.swagger.json`)
       expect(definition.status).toBe(200)
       expect(((await definition.json()) as { host: string }).host).toBe(`127.0.0.1:${port}`)
