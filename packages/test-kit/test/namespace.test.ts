@@ -1,0 +1,49 @@
+import amqp from 'amqplib'
+import { Redis } from 'ioredis'
+import { describe, expect, it } from 'vitest'
+import { declareTopology, redisKeys, topologyNames } from '@arrivals/contracts'
+import { createNamespace } from '../src/index.js'
+
+describe('a namespace per test file', () => {
+  it('is random, and its cleanup deletes its exchanges, queues (retry tiers too) and Redis keys, and nothing else', async () => {
+    const ns = createNamespace('kit')
+    const neighbour = createNamespace('kit')
+    expect(ns.namespace).toMatch(/^kit-[0-9a-f]{10}$/)
+    expect(ns.namespace).not.toBe(neighbour.namespace)
+
+    const connection = await amqp.connect(ns.amqpUrl)
+    const redis = new Redis(ns.redisUrl)
+    try {
+      const setup = await connection.createChannel()
+      await declareTopology(setup, ns.namespace, { retryDelaysMs: [5_000] })
+      await declareTopology(setup, neighbour.namespace)
+      await setup.close()
+      await redis.hset(redisKeys(ns.namespace).stores('contoso'), 'ams-01', '{}')
+      await redis.set(redisKeys(neighbour.namespace).apiKeys, 'kept')
+
+      await ns.cleanup({ retryDelaysMs: [5_000] })
+
+      const names = topologyNames(ns.namespace)
+      for (const queue of [names.dispatcherEventsQueue, names.deliveriesQueue, names.deadLettersQueue, names.retryQueue(5_000)]) {
+        const channel = await connection.createChannel()
+        channel.on('error', () => {})
+        await expect(channel.checkQueue(queue), queue).rejects.toThrow(/NOT_FOUND/)
+      }
+      for (const exchange of [names.eventsExchange, names.deliveriesExchange, names.retryExchange, names.deadLetterExchange]) {
+        const channel = await connection.createChannel()
+        channel.on('error', () => {})
+        await expect(channel.checkExchange(exchange), exchange).rejects.toThrow(/NOT_FOUND/)
+      }
+      expect(await redis.exists(redisKeys(ns.namespace).stores('contoso'))).toBe(0)
+
+      // The neighbour's topology and keys are untouched.
+      const check = await connection.createChannel()
+      await expect(check.checkQueue(topologyNames(neighbour.namespace).dispatcherEventsQueue)).resolves.toBeTruthy()
+      expect(await redis.get(redisKeys(neighbour.namespace).apiKeys)).toBe('kept')
+    } finally {
+      await neighbour.cleanup()
+      redis.disconnect()
+      await connection.close()
+    }
+  })
+})
