@@ -102,7 +102,8 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 `
 
-// KEYS: subscriptions, fingerprints, version. ARGV: id, channel, tenant. 1 when removed, 0 when absent.
+// KEYS: subscriptions, fingerprints, version, attempts, failures. ARGV: id, channel, tenant.
+// 1 when removed, 0 when absent. Its attempt history and failure count go with it.
 const REMOVE = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then return 0 end
@@ -112,6 +113,7 @@ if type(record.fingerprint) == 'string' and redis.call('HGET', KEYS[2], record.f
   redis.call('HDEL', KEYS[2], record.fingerprint)
 end
 redis.call('INCR', KEYS[3])
+redis.call('DEL', KEYS[4], KEYS[5])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `
@@ -204,8 +206,8 @@ export function subscriptionStore(redis: Redis, namespace: string, box: SecretBo
     },
 
     async remove(tenantId, id) {
-      const removed = await redis.eval(REMOVE, 3, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
-        id, keys.subscriptionsChanged, tenantId) as number
+      const removed = await redis.eval(REMOVE, 5, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
+        keys.attempts(id), keys.failures(id), id, keys.subscriptionsChanged, tenantId) as number
       return removed === 1
     },
 

@@ -182,8 +182,12 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect(foreign.statusCode).toBe(404)
     expect((await app.inject({ method: 'GET', url: location.pathname, headers: as(contoso) })).statusCode).toBe(200)
 
+    // What the dispatcher wrote about it goes with it.
+    await redis.lpush(keys.attempts(created.json().id), '{}')
+    await redis.hset(keys.failures(created.json().id), 'count', '3')
     expect((await app.inject({ method: 'DELETE', url: location.pathname, headers: as(contoso) })).statusCode).toBe(204)
     expect((await app.inject({ method: 'DELETE', url: location.pathname, headers: as(contoso) })).statusCode).toBe(404)
+    expect(await redis.exists(keys.attempts(created.json().id), keys.failures(created.json().id))).toBe(0)
     // Gone from both hashes: a new subscribe makes a new subscription.
     expect(await redis.hget(keys.subscriptions(contoso.id), created.json().id)).toBeNull()
     const again = await subscribe(app, contoso, { callbackUrl: url, storeId: 'del-1' })

@@ -2,6 +2,9 @@ import { historyLimits, type AttemptRecord, type RedisKeys } from '@arrivals/con
 import type { Redis } from 'ioredis'
 import type { Log } from './log.js'
 
+/** How long a subscription's attempt history outlives its last attempt. */
+const ATTEMPTS_TTL_MS = 30 * 86_400_000
+
 export interface AttemptLogOptions {
   redis: Redis
   keys: RedisKeys
@@ -68,6 +71,8 @@ export class AttemptLog {
       // LPUSH puts its last argument first: oldest first in, newest at the head.
       pipeline.lpush(key, ...records.map((record) => JSON.stringify(record)))
       pipeline.ltrim(key, 0, historyLimits.attemptsPerSubscription - 1)
+      // A history nobody adds to expires: a late record for a deleted subscription does not stay forever.
+      pipeline.pexpire(key, ATTEMPTS_TTL_MS)
     }
     for (const subscriptionId of clear) pipeline.del(keys.failures(subscriptionId))
     try {
