@@ -22,6 +22,24 @@ describe('AsyncAPI document for integrators', () => {
     expect([...schemas.GoodsReceivedEvent.required].sort()).toEqual([...GoodsReceivedEvent.required!].sort())
     expect(Object.keys(schemas.GoodsReceivedData.properties).sort()).toEqual(Object.keys(GoodsReceivedData.properties).sort())
     expect([...schemas.GoodsReceivedData.required].sort()).toEqual([...GoodsReceivedData.required!].sort())
+    // Every constraint an integrator relies on (types, lengths, patterns, bounds) is the contract's.
+    const constraints = ['type', 'const', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems'] as const
+    const differences: string[] = []
+    const compare = (contract: Record<string, unknown>, documented: Record<string, unknown> | undefined, where: string) => {
+      if (!documented) return differences.push(`${where}: not documented`)
+      for (const key of constraints) {
+        if (contract[key] !== undefined && contract[key] !== documented[key]) differences.push(`${where}.${key}: contract ${String(contract[key])}, document ${String(documented[key])}`)
+      }
+      const properties = contract.properties as Record<string, Record<string, unknown>> | undefined
+      for (const [name, property] of Object.entries(properties ?? {})) {
+        const target = (documented.properties as Record<string, Record<string, unknown>> | undefined)?.[name]
+        compare(property, target?.$ref === '#/components/schemas/GoodsReceivedData' ? schemas.GoodsReceivedData : target, `${where}.${name}`)
+      }
+      if (contract.items) compare(contract.items as Record<string, unknown>, documented.items as Record<string, unknown> | undefined, `${where}[]`)
+    }
+    compare(GoodsReceivedEvent as unknown as Record<string, unknown>, schemas.GoodsReceivedEvent, 'GoodsReceivedEvent')
+    expect(differences).toEqual([])
+
     for (const example of doc.components.messages.goodsReceived.examples) {
       expect(validateEvent(example.payload)).toMatchObject({ ok: true })
     }
