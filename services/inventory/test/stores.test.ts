@@ -82,3 +82,17 @@ describe('store catalogue', () => {
     expect((await app.inject({ method: 'GET', url: '/v1/stores' })).statusCode).toBe(401)
   })
 })
+
+describe('authentication', () => {
+  it('refuses every documented API operation without a key (401), and with a wrong one', async () => {
+    const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> }
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, url: path.replace(/\{[^}]+\}/g, 'ams-01') })))
+    expect(operations.length).toBeGreaterThanOrEqual(4)
+    for (const { method, url } of operations) {
+      for (const headers of [{}, { 'x-api-key': 'not-a-key-of-anyone-0123' }]) {
+        const response = await app.inject({ method: method.toUpperCase() as 'GET', url, headers: { ...headers, 'content-type': 'application/json' }, payload: method === 'get' ? undefined : '{}' })
+        expect(response.statusCode, `${method} ${url} ${JSON.stringify(headers)}`).toBe(401)
+      }
+    }
+  })
+})
