@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { apiKeyAuthenticator, installErrorHandling, operations, redisAnswers, tenantAuth } from '@arrivals/service-kit'
+import { apiKeyAuthenticator, HttpError, installErrorHandling, operations, redisAnswers, tenantAuth } from '@arrivals/service-kit'
 import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
 import redis from './plugins/app/redis.js'
@@ -46,6 +46,14 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   installErrorHandling(app)
   // JSON only: anything else (text/plain included) is a 415.
   app.removeContentTypeParser('text/plain')
+  // Fastify does not decompress: a gzip body would be read as (invalid) JSON and get a 400 that
+  // blames the JSON. Say what is wrong instead.
+  app.addHook('preParsing', async (request) => {
+    const encoding = request.headers['content-encoding']
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}; send the body uncompressed`, 'UNSUPPORTED_CONTENT_ENCODING')
+    }
+  })
 
   await app.register(openapi)
   await app.register(redis, { url: settings.redisUrl })

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { GOODS_RECEIVED } from '@arrivals/contracts'
@@ -226,6 +227,17 @@ describe('bad input: a 4xx that says what to fix, and nothing published', () => 
       expect(response.statusCode, contentType).toBe(415)
       expect(response.json().message).toMatch(/send application\/json/)
     }
+    expect(await queue.count()).toBe(0)
+  })
+
+  it('a compressed body → 415 that says to send it uncompressed', async () => {
+    const gzipped = gzipSync(JSON.stringify(receipt()))
+    const response = await app.inject({
+      method: 'POST', url: '/v1/stores/store-1/receipts', payload: gzipped,
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'x-api-key': contoso.apiKey },
+    })
+    expect(response.statusCode).toBe(415)
+    expect(response.json().message).toMatch(/Content-Encoding "gzip"; send the body uncompressed/)
     expect(await queue.count()).toBe(0)
   })
 
