@@ -19,9 +19,12 @@ RUN pnpm fetch
 COPY . .
 RUN pnpm install --frozen-lockfile
 RUN pnpm exec tsc -b "services/${SERVICE}"
-# The service with its production dependencies only (workspace packages copied in, no dev tools).
+# The service with its production dependencies only (workspace packages copied in, no dev tools),
+# then nothing but what runs: package.json, node_modules and the compiled dist (a package without a
+# `files` field would otherwise bring its src/, tests and configs, and pnpm's lockfile copy).
 RUN pnpm deploy --prod --filter "@arrivals/${SERVICE}" /out \
- && rm -rf /out/dist && cp -R "services/${SERVICE}/dist" /out/dist
+ && find /out -mindepth 1 -maxdepth 1 ! -name node_modules ! -name package.json -exec rm -rf {} + \
+ && cp -R "services/${SERVICE}/dist" /out/dist
 
 # --- runtime: the deployed service, owned by root and read-only to the process ---------------
 FROM ${NODE_IMAGE} AS runtime
@@ -40,5 +43,6 @@ COPY --from=build /out /app
 # The image's `node` user, by number, so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 3001 3002 3003
-# Exec form: node is PID 1 and receives SIGTERM itself, so the graceful shutdown runs.
-CMD ["node", "dist/server.js"]
+# Exec form: node is PID 1 and receives SIGTERM itself, so the graceful shutdown runs. The node flags
+# are the services' own `start` script's (a 16 MB young generation keeps RSS down at full speed).
+CMD ["node", "--max-semi-space-size=16", "dist/server.js"]

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// pnpm start: the three built services (node services/<name>/dist/server.js) against a local
-// RabbitMQ and Redis, with the default settings, each line prefixed with its service's name.
+// pnpm start: the three built services, each started as its package.json `start` script says (node
+// with the same flags as the image's CMD, then dist/server.js), against a local RabbitMQ and Redis,
+// with the default settings, each line prefixed with its service's name.
 // SIGTERM/SIGINT are forwarded, so each service shuts down gracefully; if one exits on its own,
 // the others are stopped and its exit code is ours. Run `pnpm build` first.
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -37,13 +38,24 @@ if (missing.length) {
   process.exit(1)
 }
 
+// `node [flags] dist/server.js` from each service's `start` script: the flags the image's CMD uses too.
+const nodeArguments = new Map(services.map(({ name }) => {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'services', name, 'package.json'), 'utf8'))
+  const [command, ...args] = (scripts?.start ?? '').trim().split(/\s+/)
+  if (command !== 'node' || args.at(-1) !== 'dist/server.js') {
+    console.error(`start: services/${name}/package.json "start" must be "node [flags] dist/server.js", got "${scripts?.start}"`)
+    process.exit(1)
+  }
+  return [name, args]
+}))
+
 const tty = process.stdout.isTTY
 const label = ({ name, color }) => (tty ? `\x1b[${color}m${name.padEnd(13)}\x1b[0m│ ` : `${name.padEnd(13)}| `)
 let stopping = false
 let exitCode = 0
 
 const children = services.map((service) => {
-  const child = spawn(process.execPath, ['dist/server.js'], {
+  const child = spawn(process.execPath, nodeArguments.get(service.name), {
     cwd: join(root, 'services', service.name),
     env: { ...env, PORT: String(service.port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,9 @@
 import { defineProject } from 'vitest/config'
 
-// Offline: no broker, no Redis, no network. Renders k8s/ with kubectl when it is on the PATH and
-// always with the built-in renderer (see src/kustomize.ts).
+// No Docker engine, no cluster, no network. Renders k8s/ with kubectl when it is on the PATH and
+// always with the built-in renderer (see src/kustomize.ts). Needs the built workspace (`pnpm build`)
+// and, for test/image.test.ts, a RabbitMQ and Redis (AMQP_URL / REDIS_URL, else localhost), like the
+// services' own tests: it assembles each image's folder with the Dockerfile's commands and starts it.
 export default defineProject({
   test: {
     name: 'deploy',
