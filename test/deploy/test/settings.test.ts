@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { renderKustomization, repoRoot } from '../src/kustomize.js'
+import { composeEnvironment, containerEnvironment, readSettingsOf, serviceNames, type Env } from '../src/runtime.js'
+
+/**
+ * The values, not only the names: every service's own `readSettings` accepts what compose and each
+ * overlay give it (key formats, URLs, ENDPOINT_CONCURRENCY below DELIVERY_PREFETCH, required
+ * settings present), and refuses the base Secret template, which must never work as a real secret.
+ */
+const k8s = join(repoRoot, 'k8s')
+const overlays = readdirSync(join(k8s, 'overlays')).map((name) => `overlays/${name}`)
+
+// Secrets made outside the render, shaped as their makers make them: docs/deploy-aks.md's kubectl
+// commands, and the RabbitMQ operator's default user (URL-safe base64 from 24 random bytes).
+const external: Env = {
+  'arrivals-secrets/CALLBACK_ENCRYPTION_KEY': randomBytes(32).toString('base64'),
+  'arrivals-secrets/API_KEYS': `contoso:${randomBytes(24).toString('hex')}`,
+  'arrivals-rabbitmq-default-user/username': `default_user_${randomBytes(15).toString('base64url')}`,
+  'arrivals-rabbitmq-default-user/password': randomBytes(24).toString('base64url'),
+  'arrivals-azure-redis/url': `rediss://:${randomBytes(32).toString('base64url')}@contoso-arrivals-redis.westeurope.redis.azure.net:10000`,
+}
+
+describe('docker-compose.yml', () => {
+  it.each(serviceNames)('%s: its environment, defaults resolved, is accepted by the service', async (service) => {
+    const readSettings = await readSettingsOf(service)
+    expect(() => readSettings(composeEnvironment(service))).not.toThrow()
+  })
+})
+
+describe.each(overlays)('k8s/%s', (overlay) => {
+  const objects = renderKustomization(join(k8s, overlay))
+  it.each(serviceNames)('%s: the container environment (ConfigMap, Secrets, env) is accepted by the service', async (service) => {
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === service)!
+    const env = containerEnvironment(deployment, objects, external)
+    const readSettings = await readSettingsOf(service)
+    expect(() => readSettings(env)).not.toThrow()
+  })
+})
+
+describe('k8s/base Secret template', () => {
+  const objects = renderKustomization(join(k8s, 'base'))
+  const secrets = ['CALLBACK_ENCRYPTION_KEY', 'API_KEYS']
+
+  it.each(serviceNames)('%s refuses to start with it, naming each placeholder it reads', async (service) => {
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === service)!
+    const env = containerEnvironment(deployment, objects, {})
+    const readSettings = await readSettingsOf(service)
+    let message = ''
+    try {
+      readSettings(env)
+    } catch (error) {
+      message = (error as Error).message
+    }
+    const reads = secrets.filter((name) => (service === 'dispatcher' ? name !== 'API_KEYS' : service === 'inventory' ? name !== 'CALLBACK_ENCRYPTION_KEY' : true))
+    for (const name of reads) expect(message, `${service} accepted the template's ${name}`).toContain(name)
+  })
+})
+
+describe('a managed Redis access key in REDIS_URL', () => {
+  // Azure's access keys are base64: about half of them contain "/", which ends the URL's authority.
+  const key = 'Zm9v/YmFy+YmF6PQ==abcdefghijklmnopqrstuvw='
+  const url = (password: string) => `rediss://:${password}@contoso-arrivals-redis.westeurope.redis.azure.net:10000`
+
+  it('is refused raw and accepted percent-encoded, which is how the guide and the component put it in the Secret', async () => {
+    const readSettings = await readSettingsOf('dispatcher')
+    const env = { ...composeEnvironment('dispatcher') }
+    expect(() => readSettings({ ...env, REDIS_URL: url(key) })).toThrow(/REDIS_URL/)
+    expect(() => readSettings({ ...env, REDIS_URL: url(encodeURIComponent(key)) })).not.toThrow()
+    for (const doc of ['docs/deploy-aks.md', 'k8s/components/azure-cache-redis/README.md']) {
+      const command = readFileSync(join(repoRoot, doc), 'utf8').split('\n').find((line) => line.includes('rediss://:'))
+      expect(command, doc).toContain('encodeURIComponent(')
+    }
+  })
+})
