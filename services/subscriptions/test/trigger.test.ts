@@ -195,17 +195,27 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect(again.json().signingSecret).toMatch(/^whsec_/)
   })
 
-  it('unsubscribes by callback URL and filters, as a Logic Apps HTTP Webhook trigger does', async () => {
+  it.each([
+    ['DELETE', '/v1/triggers/goods-received'],
+    ['POST', '/v1/triggers/goods-received/unsubscribe'],
+  ] as const)('unsubscribes by callback URL and filters with %s %s, as a Logic Apps HTTP Webhook trigger does', async (method, path) => {
     const { url } = callbackUrl()
-    const created = await subscribe(app, contoso, { callbackUrl: url, storeId: 'la-1' })
+    const storeId = `la-${method.toLowerCase()}`
+    const created = await subscribe(app, contoso, { callbackUrl: url, storeId })
     const unsubscribe = (who: typeof contoso, body: Record<string, unknown>) =>
-      app.inject({ method: 'POST', url: '/v1/triggers/goods-received/unsubscribe', headers: as(who), payload: body })
-    expect((await unsubscribe(fabrikam, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(404)
+      app.inject({ method, url: path, headers: as(who), payload: body })
+    expect((await unsubscribe(fabrikam, { callbackUrl: url, storeId })).statusCode).toBe(404)
     expect((await unsubscribe(contoso, { callbackUrl: url })).statusCode).toBe(404)
-    expect((await unsubscribe(contoso, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(204)
+    expect(await redis.hget(keys.subscriptions(contoso.id), created.json().id)).not.toBeNull()
+    expect((await unsubscribe(contoso, { callbackUrl: url, storeId })).statusCode).toBe(204)
     expect(await redis.hget(keys.subscriptions(contoso.id), created.json().id)).toBeNull()
-    expect((await unsubscribe(contoso, { callbackUrl: url, storeId: 'la-1' })).statusCode).toBe(404)
+    expect((await unsubscribe(contoso, { callbackUrl: url, storeId })).statusCode).toBe(404)
+    // Without a body there is nothing to find: a 4xx that says so.
+    const bare = await app.inject({ method, url: path, headers: as(contoso) })
+    expect(bare.statusCode).toBeGreaterThanOrEqual(400)
+    expect(bare.statusCode).toBeLessThan(500)
   })
+
 
   it('answers 400 for an id that cannot be one', async () => {
     const response = await app.inject({ method: 'DELETE', url: '/v1/subscriptions/not-an-id', headers: as(contoso) })

@@ -137,3 +137,34 @@ describe('a flow with the "When goods are received at a store" trigger', () => {
     for (const { flow } of flows) await flow.delete()
   })
 })
+
+describe('a Logic Apps workflow with the built-in HTTP Webhook trigger', () => {
+  it('subscribes with listCallbackUrl() and unsubscribes by DELETE on the trigger with the same callback and filters', async () => {
+    const { a, b } = stack.tenants
+    // The workflow's subscribe is the same POST on the trigger; its callback is a signed URL too.
+    const workflow = await platform.saveFlow({ apiKey: a.apiKey, name: 'Logic app: store-la', filters: { storeId: 'store-la' } })
+    const before = await accept(a, { storeId: 'store-la' })
+    const delivered = await settle([{ flow: workflow, tenantId: a.id }], [before], () => workflow.notifications)
+    expect(delivered.missing, describeAccount(delivered)).toEqual([])
+
+    // The workflow's "unsubscribe" request: it has its callback and filters, not the subscription id.
+    const unsubscribe = (apiKey: string) => fetch(`${stack.subscriptions.url}/v1/triggers/goods-received`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ callbackUrl: workflow.callbackUrl, storeId: 'store-la' }),
+    })
+    expect((await unsubscribe(b.apiKey)).status).toBe(404)
+    expect((await unsubscribe(a.apiKey)).status).toBe(204)
+    expect((await get(`/v1/subscriptions/${workflow.subscriptionId}`, a.apiKey)).status).toBe(404)
+    workflow.live = false
+
+    // Nothing more reaches it; a workflow still subscribed to the store does get the next receipt.
+    const watcher = await platform.saveFlow({ apiKey: a.apiKey, name: 'Logic app watcher', filters: { storeId: 'store-la' } })
+    const after = await accept(a, { storeId: 'store-la' })
+    const account = await settle([{ flow: watcher, tenantId: a.id }], [after], () => watcher.notifications, { quietMs: 1_500 })
+    expect(account.missing).toEqual([])
+    expect(workflow.notifications.map((n) => n.payload.eventId)).not.toContain(after.eventId)
+    expect(platform.strays).toEqual([])
+    await watcher.delete()
+  })
+})

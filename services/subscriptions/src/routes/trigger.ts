@@ -101,25 +101,36 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
   })
 
   // Logic Apps' built-in HTTP Webhook trigger unsubscribes with a request of the workflow's own
-  // choosing; the callback URL (listCallbackUrl()) and filters it subscribed with are what it has.
-  app.post(`${TRIGGER_PATH}/unsubscribe`, {
-    schema: {
-      operationId: 'UnsubscribeByCallback',
-      tags: ['subscriptions'],
-      summary: 'Unsubscribe by callback URL',
-      description: 'Deletes the subscription with this callback URL and these filters, for the Logic Apps HTTP Webhook trigger.',
-      body: TriggerBody,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 404, 413, 415, 429, 503) },
-    },
-  }, async (request, reply) => {
-    const { callbackUrl, ...filters } = request.body
-    const id = await app.subscriptions.find(request.tenantId, callbackUrl, filters)
-    if (!id || !(await app.subscriptions.remove(request.tenantId, id))) {
-      throw new HttpError(404, 'your tenant has no subscription with this callback URL and these filters (already deleted?)', 'SUBSCRIPTION_NOT_FOUND')
-    }
-    request.log.info({ subscriptionId: id }, 'unsubscribed by callback')
-    return reply.code(204).send()
-  })
+  // choosing, carrying what it has: the callback URL (listCallbackUrl()) and the filters it subscribed
+  // with. DELETE on the trigger with that body is the natural request; POST …/unsubscribe is the same
+  // for clients that cannot send a body with DELETE. The callback stays in the body, never in a URL.
+  const byCallback = [
+    { method: 'DELETE', url: TRIGGER_PATH, operationId: 'DeleteByCallback' },
+    { method: 'POST', url: `${TRIGGER_PATH}/unsubscribe`, operationId: 'UnsubscribeByCallback' },
+  ] as const
+  for (const { method, url, operationId } of byCallback) {
+    app.route({
+      method,
+      url,
+      schema: {
+        operationId,
+        tags: ['subscriptions'],
+        summary: 'Unsubscribe by callback URL',
+        description: 'Deletes the subscription with this callback URL and these filters, for the Logic Apps HTTP Webhook trigger.',
+        body: TriggerBody,
+        response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 404, 413, 415, 429, 503) },
+      },
+      handler: async (request, reply) => {
+        const { callbackUrl, ...filters } = request.body
+        const id = await app.subscriptions.find(request.tenantId, callbackUrl, filters)
+        if (!id || !(await app.subscriptions.remove(request.tenantId, id))) {
+          throw new HttpError(404, 'your tenant has no subscription with this callback URL and these filters (already deleted?)', 'SUBSCRIPTION_NOT_FOUND')
+        }
+        request.log.info({ subscriptionId: id }, 'unsubscribed by callback')
+        return reply.code(204).send()
+      },
+    })
+  }
 
   app.get('/v1/stores', {
     schema: {
