@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from './wait-for.js'
 
@@ -11,6 +12,15 @@ export interface ServiceProcess {
   output(): string
   /** Waits for the service's `"msg":"listening"` log line and returns the port it names. */
   listening(timeoutMs?: number): Promise<number>
+  /** Sends SIGTERM (if it still runs) and resolves with the exit code. */
+  stop(): Promise<number | null>
+}
+
+export interface SpawnOptions {
+  /** The working directory (an image's WORKDIR); the caller's by default. */
+  cwd?: string
+  /** Node flags before the entry, e.g. `--max-semi-space-size=16` from a start script or an image's CMD. */
+  execArgv?: readonly string[]
 }
 
 /**
@@ -18,10 +28,14 @@ export interface ServiceProcess {
  * (plus PATH), as an operator would start it: for the tests of settings, the listening line and
  * shutdown on SIGTERM. The entry is resolved like `new URL('../dist/server.js', import.meta.url)`.
  */
-export function spawnService(entry: string | URL, env: Record<string, string>): ServiceProcess {
+export function spawnService(entry: string | URL, env: Record<string, string>, options: SpawnOptions = {}): ServiceProcess {
   const path = entry instanceof URL ? fileURLToPath(entry) : entry
   if (!existsSync(path)) throw new Error(`${path} does not exist: run \`pnpm build\` (pnpm test does) before these tests`)
-  const child = spawn(process.execPath, [path], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), path], {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
@@ -34,5 +48,22 @@ export function spawnService(entry: string | URL, env: Record<string, string>): 
       const line = await waitFor(() => output.split('\n').find((l) => l.includes('"msg":"listening"')), { what: 'the "listening" log line', timeoutMs })
       return (JSON.parse(line) as { port: number }).port
     },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      return exited
+    },
   }
+}
+
+/** A port nobody listens on right now (the kernel's pick for port 0). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (!address || typeof address === 'string') throw new Error('no port from the kernel')
+  return address.port
 }

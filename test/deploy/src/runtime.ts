@@ -1,17 +1,15 @@
-import { execFileSync, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { spawnService, type ServiceProcess } from '@arrivals/test-kit'
 import { parse } from 'yaml'
 import { type K8sObject, repoRoot } from './kustomize.js'
 import { parseDockerfile } from './policy.js'
 
 /**
- * What the deploy tests need at run time: the services' own settings parsers and topology names (from
- * their built `dist`, as `pnpm test` builds first), the compose environment, and the Dockerfile's
+ * What the deploy tests need at run time: the services' own settings parsers (from their built
+ * `dist`, as `pnpm test` builds first), the topology names (contracts), the compose environment, and the Dockerfile's
  * steps, so an image can be assembled and started without Docker exactly as its build would.
  */
 export const serviceNames = ['inventory', 'subscriptions', 'dispatcher'] as const
@@ -24,22 +22,8 @@ export async function readSettingsOf(service: ServiceName): Promise<(env: Env) =
   return module.readSettings
 }
 
-interface Topology {
-  dispatcherEventsQueue: string
-  deliveriesQueue: string
-  deadLettersQueue: string
-  eventsExchange: string
-  deliveriesExchange: string
-  retryExchange: string
-  deadLetterExchange: string
-  retryQueue(delayMs: number): string
-}
-
-/** The broker names every service declares for a NAMESPACE (packages/contracts). */
-export async function topologyNames(namespace: string): Promise<Topology> {
-  const contracts = await import(pathToFileURL(join(repoRoot, 'packages/contracts/dist/index.js')).href) as { topologyNames(namespace: string): Topology }
-  return contracts.topologyNames(namespace)
-}
+/** The broker names every service declares for a NAMESPACE. */
+export { topologyNames } from '@arrivals/contracts'
 
 // --- docker-compose.yml ------------------------------------------------------------------------
 
@@ -93,40 +77,12 @@ export function assembleImage(service: ServiceName, out: string, plan = imagePla
   }
 }
 
-export interface RunningImage {
-  exited: Promise<number | null>
-  output(): string
-  stop(): Promise<number | null>
-}
-
 /** Starts the image's CMD in `dir` (its WORKDIR) with the image's ENV plus `env`, and nothing else. */
-export function startImage(dir: string, env: Env, plan = imagePlan()): RunningImage {
+export function startImage(dir: string, env: Env, plan = imagePlan()): ServiceProcess {
   const [command, ...args] = plan.cmd
-  if (command !== 'node') throw new Error(`the image's CMD must start node directly, got ${JSON.stringify(plan.cmd)}`)
-  const child = spawn(process.execPath, args, { cwd: dir, env: { PATH: process.env.PATH ?? '', ...plan.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  return {
-    exited,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      return exited
-    },
-  }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
+  const script = args.at(-1)
+  if (command !== 'node' || !script) throw new Error(`the image's CMD must start node directly, got ${JSON.stringify(plan.cmd)}`)
+  return spawnService(join(dir, script), { ...plan.env, ...env }, { cwd: dir, execArgv: args.slice(0, -1) })
 }
 
 /** Polls until `GET url` answers 200 or the deadline passes; returns the last status (0: no answer). */
@@ -139,60 +95,6 @@ export async function statusWhenReady(url: string, timeoutMs = 20_000): Promise<
     await new Promise((resolve) => setTimeout(resolve, 200))
   }
   return status
-}
-
-// --- the shared RabbitMQ and Redis ------------------------------------------------------------------
-
-/** Where the tests' RabbitMQ and Redis are: AMQP_URL / REDIS_URL (CI), else the local defaults. */
-export const infrastructure = {
-  amqpUrl: process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
-  redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
-}
-
-export function randomNamespace(prefix: string): string {
-  return `${prefix}-${randomBytes(5).toString('hex')}`
-}
-
-// The workspace's own clients, loaded through test-kit (test/deploy keeps its dependencies to the
-// schema packages); only the calls used here are typed.
-const requireFromTestKit = createRequire(join(repoRoot, 'packages/test-kit/package.json'))
-interface Channel { on(event: 'error', listener: () => void): unknown; deleteQueue(name: string): Promise<unknown>; deleteExchange(name: string): Promise<unknown>; close(): Promise<void> }
-interface Amqp { connect(url: string): Promise<{ createChannel(): Promise<Channel>; close(): Promise<void> }> }
-interface RedisClient { connect(): Promise<void>; scan(...args: (string | number)[]): Promise<[string, string[]]>; unlink(...keys: string[]): Promise<number>; disconnect(): void }
-type RedisConstructor = new (url: string, options: { lazyConnect: boolean; maxRetriesPerRequest: number }) => RedisClient
-
-/** Deletes a namespace's queues, exchanges and Redis keys, as test-kit's createNamespace does. */
-export async function deleteNamespace(namespace: string, retryDelaysMs: readonly number[]): Promise<void> {
-  const amqp = requireFromTestKit('amqplib') as Amqp
-  const { Redis } = requireFromTestKit('ioredis') as { Redis: RedisConstructor }
-  const names = await topologyNames(namespace)
-  const connection = await amqp.connect(infrastructure.amqpUrl)
-  try {
-    for (const queue of [names.dispatcherEventsQueue, names.deliveriesQueue, names.deadLettersQueue, ...retryDelaysMs.map(names.retryQueue)]) {
-      const channel = await connection.createChannel()
-      channel.on('error', () => {})
-      await channel.deleteQueue(queue).then(() => channel.close(), () => {})
-    }
-    for (const exchange of [names.eventsExchange, names.deliveriesExchange, names.retryExchange, names.deadLetterExchange]) {
-      const channel = await connection.createChannel()
-      channel.on('error', () => {})
-      await channel.deleteExchange(exchange).then(() => channel.close(), () => {})
-    }
-  } finally {
-    await connection.close().catch(() => {})
-  }
-  const redis = new Redis(infrastructure.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  try {
-    await redis.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) await redis.unlink(...keys)
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
 }
 
 // --- what a rendered Deployment's container gets --------------------------------------------------

@@ -112,7 +112,7 @@ describe.each(rendered.filter(([, objects]) => objects.some((object) => object.k
   it('scales the dispatcher on the queues the services declare for the ConfigMap NAMESPACE', async () => {
     expect(scaleTargetRef.name).toBe('dispatcher')
     const env = containerEnvironment(workload(objects, 'Deployment', 'dispatcher')!, objects, { ...external, 'arrivals-azure-redis/url': managedRedisUrls[0]! })
-    const names = await topologyNames(env.NAMESPACE ?? 'arrivals')
+    const names = topologyNames(env.NAMESPACE ?? 'arrivals')
     expect(triggers.map((trigger) => trigger.metadata.queueName).sort()).toEqual([names.deliveriesQueue, names.dispatcherEventsQueue].sort())
   })
 

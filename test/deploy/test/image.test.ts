@@ -3,10 +3,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { createNamespace, freePort, type ServiceProcess } from '@arrivals/test-kit'
 import { repoRoot } from '../src/kustomize.js'
 import {
-  assembleImage, compose, composeEnvironment, deleteNamespace, freePort, imagePlan, infrastructure, randomNamespace,
-  readmeStackCommands, readSettingsOf, type RunningImage, serviceNames, startImage, statusWhenReady,
+  assembleImage, compose, composeEnvironment, imagePlan, readmeStackCommands, readSettingsOf, serviceNames, startImage, statusWhenReady,
 } from '../src/runtime.js'
 
 /**
@@ -20,14 +20,14 @@ import {
  */
 const plan = imagePlan()
 const scratch = mkdtempSync(join(tmpdir(), 'arrivals-image-'))
-const namespace = randomNamespace('image')
-const running = new Map<string, { image: RunningImage; port: number }>()
+const ns = createNamespace('image')
+const running = new Map<string, { image: ServiceProcess; port: number }>()
 let retryDelaysMs: number[] = []
 
 afterAll(async () => {
   for (const { image } of running.values()) await image.stop()
   rmSync(scratch, { recursive: true, force: true })
-  await deleteNamespace(namespace, retryDelaysMs)
+  await ns.cleanup({ retryDelaysMs })
 })
 
 describe('the Dockerfile', () => {
@@ -52,9 +52,9 @@ describe('the three images with the compose settings', () => {
       const port = await freePort()
       const env = {
         ...composeEnvironment(service),
-        AMQP_URL: infrastructure.amqpUrl,
-        REDIS_URL: infrastructure.redisUrl,
-        NAMESPACE: namespace,
+        AMQP_URL: ns.amqpUrl,
+        REDIS_URL: ns.redisUrl,
+        NAMESPACE: ns.namespace,
         HOST: '127.0.0.1',
         PORT: String(port),
       }

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { waitFor } from '@arrivals/test-kit'
+import { freePort, waitFor } from '@arrivals/test-kit'
 
 export type ServiceName = 'inventory' | 'subscriptions' | 'dispatcher'
 
@@ -12,18 +11,7 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 /** How many log lines each process keeps for the failure report. */
 const LOG_LINES_KEPT = 3_000
 
-/** A port nobody listens on right now (the kernel's pick for port 0). */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (!address || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
-}
+export { freePort }
 
 export interface ExitStatus {
   code: number | null
