@@ -207,7 +207,7 @@ async function settle(ctx: DeliveryContext, task: DeliveryTask, subscription: Ca
       return 'delivered'
     }
     case 'gone': {
-      ctx.cache.markGone(task.tenantId, task.subscriptionId)
+      ctx.cache.markGone(task.subscriptionId)
       const removed = await ctx.infra(() => ctx.changes.remove(task.tenantId, task.subscriptionId))
       if (removed) ctx.metrics.subscriptionsChanged.inc({ change: 'removed' })
       ctx.log.info(fields, 'receiver answered 410 Gone; subscription removed')

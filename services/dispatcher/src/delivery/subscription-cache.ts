@@ -77,14 +77,14 @@ export class SubscriptionCache {
   }
 
   /**
-   * Forgets a subscription at once, before Redis and the change signal catch up: attempts that already
-   * hold it (waiting for a send slot) check `isGone` just before sending. Ids are random and never
-   * reused, so the set only needs to be bounded, not expired.
+   * Forgets a subscription at once, before Redis and the change signal catch up: matching and lookups
+   * skip it, and attempts that already hold it (waiting for a send slot) check `isGone` just before
+   * sending. The tenant's cached records are left as they are; the change signal that the removal
+   * publishes reloads them. Ids are random and never reused, so the set is bounded, not expired.
    */
-  markGone(tenantId: string, subscriptionId: string): void {
+  markGone(subscriptionId: string): void {
     if (this.gone.size >= GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!)
     this.gone.add(subscriptionId)
-    this.tenants.delete(tenantId)
   }
 
   isGone(subscriptionId: string): boolean {
@@ -110,8 +110,8 @@ export class SubscriptionCache {
    * one record is read (HGET), never the whole tenant again; a miss is remembered until the next change.
    */
   async find(tenantId: string, subscriptionId: string): Promise<CachedSubscription | undefined> {
-    const tenant = await this.tenant(tenantId)
     if (this.gone.has(subscriptionId)) return undefined
+    const tenant = await this.tenant(tenantId)
     const found = tenant.byId.get(subscriptionId)
     if (found || tenant.missing.has(subscriptionId)) return found
     const json = await this.options.redis.hget(this.options.keys.subscriptions(tenantId), subscriptionId)
