@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config'
+
+// The unit loop: decisions on in-memory fakes, no broker, no Redis, no processes. Unit tests live in
+// each package's test/unit/ folder; `pnpm test` runs them too, as part of their package's project.
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/unit/**/*.test.ts', 'services/*/test/unit/**/*.test.ts'],
+  },
+})
