@@ -20,11 +20,3 @@ function uuidFromDigest(digest: Buffer): string {
   const hex = bytes.toString('hex')
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
-
-const TRACEPARENT = /^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/
-
-/** A valid W3C traceparent, or undefined: an invalid one is ignored, as the specification asks. */
-export function validTraceparent(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header
-  return value !== undefined && TRACEPARENT.test(value) && !value.startsWith('ff') ? value : undefined
-}

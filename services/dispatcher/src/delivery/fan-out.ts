@@ -1,9 +1,9 @@
-import { deliveryIdFor, parseEvent, toNotification, type DeliveryTask } from '@arrivals/contracts'
+import { deliveryIdFor, parseEvent, toNotification, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
 import { deliverInline, type DeliveryContext } from './deliver.js'
 import type { Log } from './log.js'
 import type { DispatcherMetrics } from './metrics.js'
 import type { SubscriptionCache } from './subscription-cache.js'
-import { validTraceparent, type BrokerMessage, type TaskQueue, type Verdict } from './task-queue.js'
+import type { BrokerMessage, TaskQueue, Verdict } from './task-queue.js'
 
 export interface FanOutContext {
   cache: SubscriptionCache

@@ -24,13 +24,6 @@ export const NOT_BEFORE_HEADER = 'x-arrivals-not-before'
 /** Set on a task an open circuit already held back, so its attempt history says so once, not each round. */
 export const HELD_HEADER = 'x-arrivals-held'
 
-const W3C_TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
-
-/** A traceparent worth forwarding, or undefined. */
-export function validTraceparent(value: unknown): string | undefined {
-  return typeof value === 'string' && W3C_TRACEPARENT.test(value) ? value : undefined
-}
-
 function truncate(text: string, length = 500): string {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text
 }
