@@ -1,4 +1,5 @@
-import { parseEncryptionKey } from '@arrivals/contracts'
+import { parseCallbackPorts } from '@arrivals/callback-safety'
+import { parseEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import { commonSettings, type Env } from '@arrivals/service-kit'
 
 /** Everything the dispatcher is configured with; tests and the benchmark build one directly. */
@@ -9,10 +10,12 @@ export interface DispatcherSettings {
   port: number
   host: string
   logLevel: string
-  /** 32 bytes; opens the sealed callback URLs and signing secrets. */
-  encryptionKey: Buffer
+  /** 32 bytes (and the previous key during a rotation); opens the sealed callback URLs and signing secrets. */
+  encryptionKey: SecretBoxKeys
   /** Lift the SSRF address rules and allow http callbacks (development and tests only). */
   callbackAllowPrivate: boolean
+  /** CALLBACK_ALLOWED_PORTS: the only ports a callback may use (unset: 443). */
+  callbackAllowedPorts?: number[]
   /** Delay before each retry after the first attempt; its length is the number of retries. */
   retryScheduleMs: number[]
   deliveryTimeoutMs: number
@@ -62,9 +65,9 @@ export function parseRetrySchedule(text: string): number[] {
 /** Reads and validates the environment; every problem is reported at once. */
 export function readSettings(env: Env): DispatcherSettings {
   const { read, common } = commonSettings(env, { port: 3003 })
-  let encryptionKey: Buffer = Buffer.alloc(0)
+  let encryptionKey: SecretBoxKeys = Buffer.alloc(0)
   try {
-    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'))
+    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'), read.optional('CALLBACK_ENCRYPTION_KEY_PREVIOUS'))
   } catch (error) {
     read.problem((error as Error).message)
   }
@@ -83,6 +86,7 @@ export function readSettings(env: Env): DispatcherSettings {
     ...common,
     encryptionKey,
     callbackAllowPrivate: read.boolean('CALLBACK_ALLOW_PRIVATE', false),
+    callbackAllowedPorts: parseCallbackPorts(read.optional('CALLBACK_ALLOWED_PORTS'), read.problem),
     retryScheduleMs,
     deliveryTimeoutMs: duration('DELIVERY_TIMEOUT_MS', 10_000, 100),
     eventsPrefetch: count('EVENTS_PREFETCH', 64, 1000),

@@ -1,4 +1,5 @@
-import { parseEncryptionKey } from '@arrivals/contracts'
+import { parseCallbackPorts } from '@arrivals/callback-safety'
+import { parseEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import { commonSettings, parseApiKeys, type Env } from '@arrivals/service-kit'
 
 /** AMQP_URL, REDIS_URL, NAMESPACE, PORT, HOST, LOG_LEVEL: read alike by every service. */
@@ -21,8 +22,8 @@ export interface EntraSettings {
 export interface SubscriptionsSettings extends CommonSettings {
   /** SHA-256 of each bootstrap API key → the tenant it names. */
   apiKeys: Map<string, string>
-  /** 32 bytes; seals callback URLs and signing secrets at rest (the dispatcher holds the same key). */
-  encryptionKey: Buffer
+  /** 32 bytes (and the previous key during a rotation); seals callback URLs and signing secrets at rest (the dispatcher holds the same key). */
+  encryptionKey: SecretBoxKeys
   /**
    * Where callers reach this service (`https://arrivals.contoso.com` or with a path prefix): the
    * Location header and the connector's host/basePath/schemes. Unset: taken from the request.
@@ -34,6 +35,8 @@ export interface SubscriptionsSettings extends CommonSettings {
   callbackAllowPrivate: boolean
   /** Optional host patterns a callback must match (`*.logic.azure.com`). */
   callbackAllowedHosts: string[]
+  /** CALLBACK_ALLOWED_PORTS: the only ports a callback may use (unset: 443). */
+  callbackAllowedPorts?: number[]
   /** Entra ID bearer tokens are accepted only when configured. */
   entra: EntraSettings | undefined
   /** Requests per minute per credential (per replica). */
@@ -59,9 +62,9 @@ export function readSettings(env: Env): SubscriptionsSettings {
     read.problem((error as Error).message)
   }
 
-  let encryptionKey: Buffer = Buffer.alloc(0)
+  let encryptionKey: SecretBoxKeys = Buffer.alloc(0)
   try {
-    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'))
+    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'), read.optional('CALLBACK_ENCRYPTION_KEY_PREVIOUS'))
   } catch (error) {
     read.problem((error as Error).message)
   }
@@ -112,6 +115,7 @@ export function readSettings(env: Env): SubscriptionsSettings {
     trustProxy,
     callbackAllowPrivate: read.boolean('CALLBACK_ALLOW_PRIVATE', false),
     callbackAllowedHosts: list(read.optional('CALLBACK_ALLOWED_HOSTS')).map((host) => host.toLowerCase()),
+    callbackAllowedPorts: parseCallbackPorts(read.optional('CALLBACK_ALLOWED_PORTS'), read.problem),
     entra,
     rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 600, { min: 1, max: 1_000_000 }),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 65_536, { min: 1_024, max: 10_485_760 }),
