@@ -42,8 +42,9 @@ export function parseEncryptionKey(value: string | undefined, previous?: string)
   const current = decodeKey('CALLBACK_ENCRYPTION_KEY', value)
   if (!previous) return current
   const old = decodeKey('CALLBACK_ENCRYPTION_KEY_PREVIOUS', previous)
-  if (old.equals(current)) throw new Error('CALLBACK_ENCRYPTION_KEY_PREVIOUS is the same key as CALLBACK_ENCRYPTION_KEY: unset it, or set the key being replaced')
-  return { current, previous: old }
+  // Equal keys mean no rotation is running: a secret store that must always hold the setting (Key
+  // Vault through the CSI driver) keeps the current key there between rotations.
+  return old.equals(current) ? current : { current, previous: old }
 }
 
 interface DerivedKey { id: string; encryption: KeyObject; fingerprint: KeyObject }

@@ -40,6 +40,37 @@ describe.each(overlays)('k8s/%s', (overlay) => {
   })
 })
 
+describe('k8s/overlays/aks with the Secrets synced from Key Vault', () => {
+  const objects = renderKustomization(join(k8s, 'overlays/aks'))
+  type Spc = { secretObjects: { secretName: string; data: { objectName: string; key: string }[] }[] }
+  const [current, previous] = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')]
+  /** The Secrets exactly as the SecretProviderClasses sync them from vault secrets of these values. */
+  function fromVault(vault: Record<string, string>): Env {
+    const synced: Env = { ...external }
+    for (const name of Object.keys(synced)) if (name.startsWith('arrivals-secrets/') || name.startsWith('arrivals-azure-redis/')) delete synced[name]
+    for (const spc of objects.filter((object) => object.kind === 'SecretProviderClass')) {
+      for (const secret of (spc.spec as Spc).secretObjects) {
+        for (const entry of secret.data) if (vault[entry.objectName] !== undefined) synced[`${secret.secretName}/${entry.key}`] = vault[entry.objectName]!
+      }
+    }
+    return synced
+  }
+  const vault = {
+    'api-keys': external['arrivals-secrets/API_KEYS']!, 'redis-url': external['arrivals-azure-redis/url']!,
+    'callback-encryption-key': current,
+  }
+
+  it.each(serviceNames)('%s starts between rotations (the previous key holds the current one) and during one', async (service) => {
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === service)!
+    const readSettings = await readSettingsOf(service)
+    const steady = readSettings(containerEnvironment(deployment, objects, fromVault({ ...vault, 'callback-encryption-key-previous': current })))
+    const rotating = readSettings(containerEnvironment(deployment, objects, fromVault({ ...vault, 'callback-encryption-key-previous': previous })))
+    if (service === 'inventory') return
+    expect(steady.encryptionKey).toEqual(Buffer.from(current, 'base64'))
+    expect(rotating.encryptionKey).toEqual({ current: Buffer.from(current, 'base64'), previous: Buffer.from(previous, 'base64') })
+  })
+})
+
 describe('k8s/base Secret template', () => {
   const objects = renderKustomization(join(k8s, 'base'))
   const secrets = ['CALLBACK_ENCRYPTION_KEY', 'API_KEYS']
