@@ -155,7 +155,7 @@ export function parseDockerfile(text: string): Instruction[] {
   return instructions
 }
 
-/** The usual Dockerfile mistakes: unpinned base, root at run time, shell-form CMD, no lockfile. */
+/** The usual Dockerfile mistakes: unpinned base, root at run time, shell-form CMD, no lockfile, npm at run time. */
 export function dockerfileViolations(text: string): string[] {
   const instructions = parseDockerfile(text)
   const problems: string[] = []
@@ -187,6 +187,17 @@ export function dockerfileViolations(text: string): string[] {
   if (!cmd) problems.push('the runtime stage has no CMD')
   else if (!cmd.args.startsWith('[')) problems.push(`line ${cmd.line}: ${cmd.keyword} is in shell form: node would not receive SIGTERM`)
   else if (/"(sh|bash|\/bin\/sh)"/.test(cmd.args)) problems.push(`line ${cmd.line}: ${cmd.keyword} runs a shell: node would not receive SIGTERM`)
+  // Release builds pin the base by digest through one ARG (see the Dockerfile's header): every stage
+  // built on an outside image must use that same reference, or the digest would pin only some.
+  const bases = new Set(stages.map((stage) => stage.args.split(/\s+/).find((word) => !word.startsWith('--'))!).filter((reference) => !stageNames.has(reference)))
+  if (bases.size > 1) problems.push(`the stages start from different base images (${[...bases].join(', ')}): one digest could not pin them all`)
+  const runtimeCommands = runtime.filter((instruction) => instruction.keyword === 'RUN').flatMap((instruction) => instruction.args.split(/&&|;|\|\|/).map((command) => command.trim()))
+  for (const command of runtimeCommands) {
+    if (/^(npm|npx|pnpm|yarn|corepack)\b/.test(command)) problems.push(`the runtime stage runs "${command}": packages belong in the build stage`)
+  }
+  if (!runtimeCommands.some((command) => /^rm\b.*\/usr\/local\/lib\/node_modules(\s|$)/.test(command) && /\/usr\/local\/bin\/npm\b/.test(command))) {
+    problems.push('the runtime stage keeps npm (remove /usr/local/lib/node_modules and /usr/local/bin/npm, npx, corepack)')
+  }
   const runs = instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args)
   if (!instructions.some((instruction) => instruction.keyword === 'COPY' && instruction.args.includes('pnpm-lock.yaml'))) problems.push('the lockfile (pnpm-lock.yaml) is never copied')
   if (!runs.some((run) => /pnpm (install|i)\b.*--frozen-lockfile/.test(run))) problems.push('pnpm install is not run with --frozen-lockfile')
