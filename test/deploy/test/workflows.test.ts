@@ -97,4 +97,13 @@ describe('supply chain', () => {
       expect(runStep(script, pinned).image).toBe(`${tag}@sha256:${'cd'.repeat(32)}`)
     }
   })
+
+  it('exports the managed Redis every night with the workflow\'s own identity (no stored credential)', () => {
+    const workflow = read('redis-export.yml')
+    expect(workflow.on).toHaveProperty('schedule')
+    const job = workflow.jobs.export!
+    expect(step(job, 'azure/login')!.with).not.toHaveProperty('creds')
+    expect(job.steps.some((candidate) => candidate.run?.includes('az redisenterprise database export'))).toBe(true)
+    expect(JSON.stringify(workflow)).not.toMatch(/secrets\./)
+  })
 })
