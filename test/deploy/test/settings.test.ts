@@ -71,6 +71,16 @@ describe('k8s/overlays/aks with the Secrets synced from Key Vault', () => {
   })
 })
 
+describe('the settings issue 19 adds', () => {
+  it.each(['subscriptions', 'dispatcher'] as const)('%s reads CALLBACK_ALLOWED_PORTS and CALLBACK_ENCRYPTION_KEY_PREVIOUS, and names each when it is wrong', async (service) => {
+    const readSettings = await readSettingsOf(service)
+    const env = composeEnvironment(service)
+    expect(readSettings({ ...env, CALLBACK_ALLOWED_PORTS: '443, 8443' }).callbackAllowedPorts).toEqual([443, 8443])
+    expect(() => readSettings({ ...env, CALLBACK_ALLOWED_PORTS: 'https' })).toThrow(/CALLBACK_ALLOWED_PORTS/)
+    expect(() => readSettings({ ...env, CALLBACK_ENCRYPTION_KEY_PREVIOUS: 'c2hvcnQ=' })).toThrow(/CALLBACK_ENCRYPTION_KEY_PREVIOUS decodes to 5 bytes/)
+  })
+})
+
 describe('k8s/base Secret template', () => {
   const objects = renderKustomization(join(k8s, 'base'))
   const secrets = ['CALLBACK_ENCRYPTION_KEY', 'API_KEYS']
