@@ -6,6 +6,8 @@ import { parse } from 'yaml'
 import { createNamespace, freePort, spawnService, type ServiceProcess } from '@arrivals/test-kit'
 import { azureRuleGroupTemplate, isoDuration, type PrometheusRuleFile } from '../src/azure-rule-group.js'
 import { renderKustomization, repoRoot, type K8sObject } from '../src/kustomize.js'
+import { flows } from '../src/network-policy.js'
+import { podTemplate } from '../src/policy.js'
 import { exposedNames, metricNames } from '../src/promql.js'
 import { composeEnvironment, readSettingsOf, serviceNames, statusWhenReady } from '../src/runtime.js'
 
@@ -216,6 +218,24 @@ describe('k8s/components/observability in the AKS overlay', () => {
     // The operator labels the client Service it creates with the cluster's name (it is not in the render).
     expect(rabbitmq!.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': cluster.metadata.name, 'app.kubernetes.io/component': 'rabbitmq' })
     expect(rabbitmq!.spec.endpoints).toEqual([expect.objectContaining({ port: 'prometheus', path: '/metrics/detailed', params: { family: ['queue_coarse_metrics', 'queue_consumer_count'] } })])
+  })
+
+  it('lets Azure\'s managed Prometheus (ama-metrics in kube-system) through the NetworkPolicies to every port it scrapes', () => {
+    const policies = aks.filter((object) => object.kind === 'NetworkPolicy')
+    expect(policies.length).toBeGreaterThan(0)
+    const amaMetrics = { namespace: 'kube-system', labels: { rsName: 'ama-metrics' } }
+    const elsewhere = { namespace: 'default', labels: { app: 'curious' } }
+    for (const service of serviceNames) {
+      const deployment = aks.find((object) => object.kind === 'Deployment' && object.metadata.name === service)!
+      const pod = { namespace: deployment.metadata.namespace!, labels: podTemplate(deployment).labels }
+      const port = (podTemplate(deployment).spec.containers[0] as unknown as { ports: { containerPort: number }[] }).ports[0]!.containerPort
+      expect(flows(policies, amaMetrics, pod, port), service).toBe(true)
+      expect(flows(policies, elsewhere, pod, port), service).toBe(false)
+    }
+    const cluster = aks.find((object) => object.kind === 'RabbitmqCluster')!
+    const rabbitmq = { namespace: cluster.metadata.namespace!, labels: { 'app.kubernetes.io/name': cluster.metadata.name, 'app.kubernetes.io/component': 'rabbitmq' } }
+    expect(flows(policies, amaMetrics, rabbitmq, 15692)).toBe(true)
+    expect(flows(policies, elsewhere, rabbitmq, 15692)).toBe(false)
   })
 
   it('ships the alert rules as an Azure Monitor rule group template generated from the rule file (vitest -u regenerates it)', async () => {
