@@ -53,6 +53,12 @@ describe('the alert rules', () => {
     expect(promtool('check', 'rules', broken).status).not.toBe(0)
   })
 
+  it('pass their unit tests (promtool test rules): each alert fires when it should and not before', () => {
+    const tested = promtool('test', 'rules', join(observability, 'prometheus/arrivals-rules.test.yaml'))
+    expect(tested.output).toContain('SUCCESS')
+    expect(tested.status).toBe(0)
+  })
+
   it('cover consumers down, dead letters growing, circuits open for long, queue depth growing and p99 over target', () => {
     const alerts = rules.groups.flatMap((group) => group.rules.map((rule) => ({ alert: rule.alert!, expr: rule.expr, for: rule.for, labels: rule.labels ?? {} })))
     const reading = (metric: string) => alerts.filter((rule) => metricNames(rule.expr).includes(metric)).map((rule) => rule.alert)
