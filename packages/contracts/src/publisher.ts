@@ -43,6 +43,10 @@ export interface EventPublisher {
 }
 
 /**
+ * @deprecated Publish with @arrivals/messaging (`createEventPublisher` there). This copy stays only
+ * because services/dispatcher/test/support.ts imports it from here until the dispatcher moves onto
+ * @arrivals/messaging; delete this file, its export and contracts' amqplib dependency then.
+ *
  * A small publisher for any service that integrates by publishing events. It connects lazily and
  * reconnects on the next publish after the connection is lost, so a broker outage turns into
  * `PublishUnavailableError`s (a 503 for an HTTP caller) and recovery needs no restart.
