@@ -114,6 +114,8 @@ interface Session {
   returned: Set<string>
   /** Publishes waiting for a confirm: failed at once when the connection goes. */
   unconfirmed: Set<(error: Error) => void>
+  /** Resolves when the connection closes, with the broker's error if it closed it. */
+  lost: Promise<Error | undefined>
 }
 
 interface Consumer {
@@ -234,9 +236,10 @@ export function createBroker(options: BrokerOptions): Broker {
       // declared, e.g. PRECONDITION_FAILED on a queue declared with other arguments) would crash
       // the process instead of failing this attempt.
       connection.on('error', (error: Error) => log.warn({ err: { message: error.message } }, 'rabbitmq connection error'))
+      const lost = new Promise<Error | undefined>((resolve) => connection.once('close', resolve))
       try {
         const publisher = await connection.createConfirmChannel()
-        const opened: Session = { connection, publisher, returned: new Set(), unconfirmed: new Set() }
+        const opened: Session = { connection, publisher, returned: new Set(), unconfirmed: new Set(), lost }
         watch(opened, publisher)
         publisher.on('return', (message: ConsumeMessage) => {
           if (typeof message.properties.messageId === 'string') opened.returned.add(message.properties.messageId)
@@ -264,8 +267,10 @@ export function createBroker(options: BrokerOptions): Broker {
       let current: Session | undefined
       try {
         current = await open(nodes[node]!)
-        const lost = new Promise<Error | undefined>((resolve) => current!.connection.once('close', resolve))
-        if (closed) break
+        if (closed) {
+          await current.connection.close().catch(() => {})
+          break
+        }
         session = current
         for (const consumer of consumers.values()) {
           if (!draining) await startConsumer(current, consumer)
@@ -273,7 +278,7 @@ export function createBroker(options: BrokerOptions): Broker {
         if (failures > 0) log.info({ node: nodeLabel(nodes[node]!), attempts: failures }, 'rabbitmq connection restored')
         failures = 0
         settleAttempt(undefined)
-        const error = await lost
+        const error = await current.lost
         lose(current, error)
         if (closed) break
         log.warn({ node: nodeLabel(nodes[node]!), err: error ? { message: error.message } : undefined }, 'rabbitmq connection lost; reconnecting')
