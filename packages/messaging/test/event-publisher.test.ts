@@ -1,14 +1,11 @@
-import { createServer, connect, type Socket } from 'node:net'
 import amqp from 'amqplib'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
-import {
-  createEventPublisher, declareTopology, goodsReceivedEvent, parseEvent, topologyNames, InvalidEventError, PublishUnavailableError,
-  type GoodsReceivedEvent,
-} from '../src/index.js'
-import { sampleData } from './fixtures.js'
+import { brokerTopology, goodsReceivedEvent, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
+import { applyTopology, createEventPublisher, InvalidEventError, PublishUnavailableError } from '../src/index.js'
+import { sampleData, startForwarder } from './fixtures.js'
 
-const ns = createNamespace('contracts')
+const ns = createNamespace('messaging')
 const names = topologyNames(ns.namespace)
 
 afterAll(() => ns.cleanup({ retryDelaysMs: [1_000, 60_000] }))
@@ -20,8 +17,8 @@ describe('topology', () => {
 
   it('declares idempotently, with quorum work queues and retry tiers', async () => {
     const channel = await connection.createChannel()
-    await declareTopology(channel, ns.namespace, { retryDelaysMs: [1_000, 60_000] })
-    await declareTopology(channel, ns.namespace, { retryDelaysMs: [1_000, 60_000] })
+    await applyTopology(channel, brokerTopology(ns.namespace, { retryDelaysMs: [1_000, 60_000] }))
+    await applyTopology(channel, brokerTopology(ns.namespace, { retryDelaysMs: [1_000, 60_000] }))
     for (const queue of [names.dispatcherEventsQueue, names.deliveriesQueue, names.deadLettersQueue, names.retryQueue(1_000), names.retryQueue(60_000)]) {
       await expect(channel.checkQueue(queue)).resolves.toMatchObject({ queue })
     }
@@ -81,7 +78,7 @@ describe('event publisher', () => {
 
 describe('event publisher when the broker misbehaves', () => {
   it('fails a publish (no crash) when the broker refuses the topology, e.g. a queue declared with other arguments', async () => {
-    const other = createNamespace('contracts-refused')
+    const other = createNamespace('messaging-refused')
     const connection = await amqp.connect(other.amqpUrl)
     try {
       const channel = await connection.createChannel()
@@ -126,7 +123,7 @@ describe('event publisher when the broker misbehaves', () => {
   })
 
   it('answers within confirmTimeoutMs, connecting included, when the broker is slow; then connects in the background', async () => {
-    const slow = await startSlowForwarder(ns.amqpUrl, 120)
+    const slow = await startForwarder(ns.amqpUrl, 120)
     try {
       const publisher = createEventPublisher({ url: slow.url, namespace: ns.namespace, confirmTimeoutMs: 800, connectTimeoutMs: 10_000 })
       const event = goodsReceivedEvent({ tenantId: 't', source: '/test', data: sampleData() })
@@ -141,29 +138,3 @@ describe('event publisher when the broker misbehaves', () => {
     }
   })
 })
-
-/** A TCP forwarder that delays every chunk in both directions: a broker far away or under load. */
-async function startSlowForwarder(target: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
-  const upstreamUrl = new URL(target)
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect({ host: upstreamUrl.hostname, port: Number(upstreamUrl.port || 5672) })
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
-      sockets.add(from)
-      from.on('data', (chunk) => setTimeout(() => to.write(chunk), delayMs))
-      from.on('error', () => {})
-      from.on('close', () => setTimeout(() => to.destroy(), delayMs))
-    }
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = new URL(target)
-  url.hostname = '127.0.0.1'
-  url.port = String((server.address() as { port: number }).port)
-  return {
-    url: url.toString(),
-    async close() {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
