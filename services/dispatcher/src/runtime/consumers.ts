@@ -22,7 +22,7 @@ export class Consumers {
   }
   private readonly inFlight = new Set<Promise<void>>()
 
-  constructor(private readonly broker: Broker, private readonly metrics: DispatcherMetrics, private readonly log: Log) {
+  constructor(private readonly broker: Pick<Broker, 'consume'>, private readonly metrics: DispatcherMetrics, private readonly log: Log) {
     for (const name of this.names()) this.setUp(name, false)
   }
 
