@@ -3,7 +3,7 @@ import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type Consum
 import type { BrokerMessage, Verdict } from '../messages.js'
 import type { Log } from '../ports.js'
 
-export class BrokerUnavailableError extends Error {
+class BrokerUnavailableError extends Error {
   override readonly name = 'BrokerUnavailableError'
 }
 
@@ -13,7 +13,7 @@ export interface BrokerSession {
   publisher: ConfirmChannel
 }
 
-export interface BrokerOptions {
+interface BrokerOptions {
   url: string
   namespace: string
   /** The retry tiers to declare (one TTL queue each). */

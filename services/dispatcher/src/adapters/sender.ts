@@ -6,12 +6,12 @@ import type { WebhookRequest } from '../ports.js'
 /** How much of a receiver's answer is read before the connection is dropped: we only need the status. */
 const RESPONSE_BODY_LIMIT = 64 * 1024
 
-export interface Sender {
+interface Sender {
   send(request: WebhookRequest): Promise<SendResult>
   close(): Promise<void>
 }
 
-export interface SenderOptions {
+interface SenderOptions {
   policy: CallbackPolicy
   timeoutMs: number
   /** Keep-alive connections per origin (scheme, host, port); many endpoints may share one origin. */

@@ -2,7 +2,7 @@ import type { DeliveryTask } from '@arrivals/contracts'
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto'
 import type { Subscription, WebhookRequest } from '../ports.js'
 
-export interface WebhookHeaders {
+interface WebhookHeaders {
   'webhook-id': string
   'webhook-timestamp': string
   'webhook-signature': string
@@ -27,7 +27,7 @@ export function signingKey(secret: string): KeyObject {
  * `<webhook-id>.<webhook-timestamp>.<body>`, the key is the base64 after `whsec_`, and the header is
  * `v1,<base64 HMAC-SHA256>`. Receivers verify with any Standard Webhooks library.
  */
-export function signWebhook(key: KeyObject, id: string, timestampSeconds: number, body: string): WebhookHeaders {
+function signWebhook(key: KeyObject, id: string, timestampSeconds: number, body: string): WebhookHeaders {
   const signature = createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')
   return {
     'webhook-id': id,

@@ -4,7 +4,7 @@ import { ShutdownError } from '../policies/concurrency-gate.js'
 import type { Log } from '../ports.js'
 import type { Broker, BrokerSession, Consumption, Settle } from '../adapters/broker.js'
 
-export type ConsumerName = 'events' | 'deliveries' | 'dead-letters'
+type ConsumerName = 'events' | 'deliveries' | 'dead-letters'
 
 /** A stage as a consumer runs it: one message in, the verdict out. */
 export type Handler = (message: BrokerMessage) => Promise<Verdict>

@@ -39,8 +39,8 @@ function brokerReason(headers: Record<string, unknown>): { reason: string; count
   return { reason: `${why}; from ${queue}`, count }
 }
 
-/** Builds the archive record of one dead-lettered message (pure, for tests). */
-export function toDeadLetterRecord(message: BrokerMessage, now = new Date()): DeadLetterRecord {
+/** The archive record of one dead-lettered message: ours carry their class and reason in headers; the broker's own say why in x-death. */
+function toDeadLetterRecord(message: BrokerMessage, now = new Date()): DeadLetterRecord {
   const { headers } = message
   const ours = text(headers[deadLetterHeaders.class])
   const cls: DeadLetterClass = ours === 'endpoint' ? 'endpoint' : 'pipeline'

@@ -5,7 +5,7 @@ import type { AttemptRecorder, Log } from '../../ports.js'
 /** How long a subscription's attempt history outlives its last attempt. */
 const ATTEMPTS_TTL_MS = 30 * 86_400_000
 
-export interface AttemptLogOptions {
+interface AttemptLogOptions {
   redis: Redis
   keys: RedisKeys
   log: Log

@@ -15,7 +15,7 @@ interface TenantSubscriptions {
   anyStore: Subscription[]
 }
 
-export interface SubscriptionCacheOptions {
+interface SubscriptionCacheOptions {
   redis: Redis
   keys: RedisKeys
   box: SecretBox
