@@ -72,14 +72,29 @@ export default tseslint.config(
     files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
   },
-  {
-    files: ['services/dispatcher/src/delivery/**/*.ts'],
+  // The dispatcher's pipeline (runtime, stages, policies, adapters) knows nothing of fastify; the stages
+  // and policies know no adapter, broker or Redis client either: they see the ports (src/ports.ts).
+  // These blocks repeat the service walls above, since a later block's rule replaces an earlier one's.
+  ...[
+    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [] },
+    {
+      paths: ['stages/**', 'policies/**', 'ports.ts', 'messages.ts', 'metrics.ts'],
+      walls: [{ group: ['**/adapters/**', '**/runtime/**', 'amqplib', 'ioredis', 'undici'], message: 'Stages and policies reach the outside through src/ports.ts only.' }],
+    },
+  ].map(({ paths, walls }) => ({
+    files: paths.map((path) => `services/dispatcher/src/${path}`),
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['fastify', 'fastify-*', '@fastify/*', '../app.js', '../plugins/**', '../routes/**'], message: 'The delivery pipeline knows nothing of fastify.' }],
+        patterns: [
+          { group: ['fastify', 'fastify-*', '@fastify/*', '**/app.js', '**/plugins/**', '**/routes/**'], message: 'The delivery pipeline knows nothing of fastify.' },
+          ...walls,
+          { group: services.filter((s) => s !== 'dispatcher').map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
+          { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
+          { group: ['@arrivals/test-kit'], message: 'The test kit is for tests only.' },
+        ],
       }],
     },
-  },
+  })),
   {
     files: ['**/test/**/*.ts', 'packages/test-kit/**', 'bench/**', 'scripts/**', '.ci/**', 'test/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },

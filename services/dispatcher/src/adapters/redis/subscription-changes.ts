@@ -1,5 +1,6 @@
 import type { RedisKeys, SubscriptionRecord } from '@arrivals/contracts'
 import type { Redis } from 'ioredis'
+import type { FailureCount, SubscriptionChanger } from '../../ports.js'
 
 /** Consecutive-failure bookkeeping is forgotten after this long without a new failure. */
 const FAILURES_TTL_MS = 30 * 86_400_000
@@ -24,17 +25,12 @@ redis.call('INCR', KEYS[3])
 redis.call('DEL', KEYS[4])
 return 1`
 
-export interface FailureCount {
-  count: number
-  sinceMs: number
-}
-
 /**
  * The only changes the dispatcher makes to subscriptions (the subscriptions service owns them):
  * disable one after sustained failure, remove one after 410 Gone. Both follow the pinned rules:
  * the write and `INCR version` atomically, then `PUBLISH subscriptionsChanged <tenantId>`.
  */
-export class SubscriptionChanges {
+export class SubscriptionChanges implements SubscriptionChanger {
   constructor(private readonly redis: Redis, private readonly keys: RedisKeys) {}
 
   /** Counts one more consecutive failure; returns the count and when the streak started. */

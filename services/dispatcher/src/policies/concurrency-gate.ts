@@ -1,11 +1,4 @@
-/**
- * Caps concurrent sends per endpoint and in all. Each endpoint has at most `perEndpoint` sends in
- * flight. Tasks for a fast endpoint at its cap simply wait their turn (milliseconds). A slow endpoint
- * may keep only a quarter of its cap waiting: a task beyond that is 'busy' and the caller defers it to
- * a retry tier (without spending an attempt), so it gives back its prefetch slot and other
- * subscriptions' tasks keep flowing. When a fast endpoint turns slow, `trim` sends its surplus waiting
- * tasks away the same way.
- */
+/** A wait for a send slot (or for Redis) cut short by a shutdown: the message is handed back, not failed. */
 export class ShutdownError extends Error {
   override readonly name = 'ShutdownError'
 }
@@ -52,8 +45,16 @@ class Semaphore {
   }
 }
 
-export type Release = () => void
+type Release = () => void
 
+/**
+ * Caps concurrent sends per endpoint and in all. Each endpoint has at most `perEndpoint` sends in
+ * flight. Tasks for a fast endpoint at its cap simply wait their turn (milliseconds). A slow endpoint
+ * may keep only a quarter of its cap waiting: a task beyond that is 'busy' and the caller defers it to
+ * a retry tier (without spending an attempt), so it gives back its prefetch slot and other
+ * subscriptions' tasks keep flowing. When a fast endpoint turns slow, `trim` sends its surplus waiting
+ * tasks away the same way.
+ */
 export class ConcurrencyGate {
   private readonly total: Semaphore
   private readonly endpoints = new Map<string, Semaphore>()

@@ -1,3 +1,18 @@
+interface CircuitBreakerOptions {
+  failureThreshold: number
+  openMs: number
+  /** Endpoints remembered at most (least recently used are forgotten). */
+  maxEndpoints?: number
+}
+
+type CircuitCheck = { allowed: true } | { allowed: false; retryInMs: number }
+
+interface Circuit {
+  failures: number
+  openUntil: number
+  lastSuccessAt: number
+}
+
 /**
  * One breaker per endpoint (scheme, host and path of the callback: never its secret query string).
  *
@@ -13,21 +28,6 @@
  * After `openMs` it lets new deliveries through again and reopens only after `failureThreshold` more
  * consecutive failures.
  */
-export interface CircuitBreakerOptions {
-  failureThreshold: number
-  openMs: number
-  /** Endpoints remembered at most (least recently used are forgotten). */
-  maxEndpoints?: number
-}
-
-export type CircuitCheck = { allowed: true } | { allowed: false; retryInMs: number }
-
-interface Circuit {
-  failures: number
-  openUntil: number
-  lastSuccessAt: number
-}
-
 export class CircuitBreakers {
   private readonly circuits = new Map<string, Circuit>()
 

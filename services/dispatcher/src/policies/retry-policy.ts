@@ -1,10 +1,4 @@
-/**
- * The retry policy: configuration plus pure functions, so every rule is unit-tested without a broker.
- * Delivery retries (seconds to hours, through TTL queues) are separate from infrastructure retries
- * (milliseconds, in process, while Redis or RabbitMQ is briefly away).
- */
-
-/** What one attempt came back with. */
+/** What one webhook POST came back with. */
 export type SendResult =
   | { kind: 'response'; status: number; retryAfterMs?: number }
   | { kind: 'timeout'; error: string }
@@ -12,6 +6,11 @@ export type SendResult =
   /** The callback failed the SSRF rules at connect time: nothing was sent. */
   | { kind: 'refused'; error: string }
 
+/**
+ * The retry policy's configuration (its rules are the pure functions below, unit-tested without a
+ * broker). Delivery retries (seconds to hours, through TTL queues) are separate from infrastructure
+ * retries (milliseconds, in process, while Redis or RabbitMQ is briefly away).
+ */
 export interface RetryPolicy {
   /** Delay before each retry; its length is the number of retries after the first attempt. */
   scheduleMs: readonly number[]
@@ -21,6 +20,7 @@ export interface RetryPolicy {
   max4xxAttempts: number
 }
 
+/** The policy's ruling on a send result: what follows the attempt (its `outcome` is also the delivery's). */
 export type Decision =
   | { outcome: 'delivered' }
   | { outcome: 'gone'; reason: string }
@@ -51,7 +51,7 @@ export function parseRetryAfter(header: string | undefined, now = Date.now()): n
 }
 
 /** A human-readable description of a failed attempt, for attempt records and dead letters. */
-export function describe(result: SendResult): string {
+function describe(result: SendResult): string {
   if (result.kind === 'response') return `HTTP ${result.status}`
   return result.error
 }

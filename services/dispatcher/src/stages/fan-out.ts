@@ -1,32 +1,33 @@
 import { deliveryIdFor, parseEvent, toNotification, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
-import { deliverInline, type DeliveryContext } from './deliver.js'
-import type { Log } from './log.js'
-import type { DispatcherMetrics } from './metrics.js'
-import type { SubscriptionCache } from './subscription-cache.js'
-import type { BrokerMessage, TaskQueue, Verdict } from './task-queue.js'
+import type { BrokerMessage, Verdict } from '../messages.js'
+import type { DispatcherMetrics } from '../metrics.js'
+import type { DeadLetters, Log, SubscriptionMatcher, TaskPublisher, WaitOutRedisOutage } from '../ports.js'
+import { deliver, type DeliverContext, type NotAdmitted, type Outcome } from './deliver.js'
 
+/** What the fan-out stage works with for the life of the process. */
 export interface FanOutContext {
-  cache: SubscriptionCache
-  queue: TaskQueue
+  subscriptions: SubscriptionMatcher
+  tasks: TaskPublisher
+  deadLetters: DeadLetters
   metrics: DispatcherMetrics
   log: Log
-  infra<T>(operation: () => Promise<T>): Promise<T>
-  /** When set, the first attempt to a fast, healthy endpoint is made here instead of through a task. */
-  inline?: DeliveryContext
+  waitOutRedisOutage: WaitOutRedisOutage
+  /** When set, the first attempt to a fast, healthy endpoint is made here (the deliver stage's inline entry) instead of through a task. */
+  inline?: DeliverContext
 }
 
 /**
  * The fan-out stage: validate the event, find the tenant's matching subscriptions, publish one task
  * per match (or make the first attempt right here for a fast, healthy endpoint), and only then
- * acknowledge. A crash before the ack redelivers the event; the tasks it
- * publishes again carry the same deliveryId (webhook-id), so receivers can recognise the duplicate.
- * An invalid event is dead-lettered with the reason and acknowledged: it never loops.
+ * acknowledge. A crash before the ack redelivers the event; the tasks it publishes again carry the
+ * same deliveryId (webhook-id), so receivers can recognise the duplicate. An invalid event is
+ * dead-lettered with the reason and acknowledged: it never loops.
  */
 export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promise<Verdict> {
   const parsed = parseEvent(message.content)
   if (!parsed.ok) {
     ctx.log.warn({ reason: parsed.reason, tenantId: typeof message.headers.tenantid === 'string' ? message.headers.tenantid : undefined }, 'invalid event dead-lettered')
-    await ctx.queue.deadLetterPipeline(message, parsed.reason)
+    await ctx.deadLetters.deadLetterMessage(message, parsed.reason)
     ctx.metrics.events.inc({ result: 'invalid' })
     return 'ack'
   }
@@ -37,7 +38,7 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
     ctx.metrics.events.inc({ result: 'no-tenant' })
     return 'ack'
   }
-  const matches = await ctx.infra(() => ctx.cache.match(tenantId, event))
+  const matches = await ctx.waitOutRedisOutage(() => ctx.subscriptions.match(tenantId, event))
   if (matches.length === 0) {
     ctx.metrics.events.inc({ result: 'no-match' })
     return 'ack'
@@ -46,7 +47,7 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
   const traceparent = validTraceparent(message.headers.traceparent) ?? validTraceparent(event.traceparent)
   const createdAt = Date.now()
   let published = 0
-  const outcomes = await Promise.all(matches.map(async (subscription) => {
+  const outcomes = await Promise.all(matches.map(async (subscription): Promise<Outcome | 'published'> => {
     const { record } = subscription
     const task: DeliveryTask = {
       kind: 'deliver',
@@ -62,9 +63,11 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
       payload,
     }
     if (traceparent) task.traceparent = traceparent
-    const inline = ctx.inline ? await deliverInline(ctx.inline, task, subscription) : undefined
-    if (inline) return inline
-    await ctx.queue.publishTask(task)
+    const inline: Outcome | NotAdmitted = ctx.inline
+      ? await deliver(ctx.inline, { kind: 'delivery', inline: true, task, subscription, held: false })
+      : 'not-admitted'
+    if (inline !== 'not-admitted') return inline
+    await ctx.tasks.publishTask(task)
     published += 1
     return 'published'
   }))

@@ -1,24 +1,17 @@
 import { CallbackRefusedError, createSafeLookup, parseCallbackUrl, type CallbackPolicy } from '@arrivals/callback-safety'
 import { Agent } from 'undici'
-import { parseRetryAfter, type SendResult } from './retry-policy.js'
+import { parseRetryAfter, type SendResult } from '../policies/retry-policy.js'
+import type { WebhookRequest } from '../ports.js'
 
 /** How much of a receiver's answer is read before the connection is dropped: we only need the status. */
-export const RESPONSE_BODY_LIMIT = 64 * 1024
+const RESPONSE_BODY_LIMIT = 64 * 1024
 
-export interface SendRequest {
-  url: string
-  headers: Record<string, string>
-  body: string
-  /** Aborts the request early (shutdown); the timeout applies regardless. */
-  signal?: AbortSignal
-}
-
-export interface Sender {
-  send(request: SendRequest): Promise<SendResult>
+interface Sender {
+  send(request: WebhookRequest): Promise<SendResult>
   close(): Promise<void>
 }
 
-export interface SenderOptions {
+interface SenderOptions {
   policy: CallbackPolicy
   timeoutMs: number
   /** Keep-alive connections per origin (scheme, host, port); many endpoints may share one origin. */

@@ -1,34 +1,21 @@
 import { sealingContext, type GoodsReceivedEvent, type RedisKeys, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
-import type { KeyObject } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import type { Log } from './log.js'
-import { signingKey } from './signing.js'
-
-/** The fields of a record the dispatcher needs (the rest is not kept: a tenant may have 100,000). */
-export type SubscriptionView = Pick<SubscriptionRecord, 'id' | 'tenantId' | 'eventType' | 'callbackRedacted' | 'filters' | 'status' | 'disabledReason'>
-
-/** A subscription as the dispatcher holds it: the record, and its secrets opened only when first needed. */
-export interface CachedSubscription {
-  record: SubscriptionView
-  /** The callback URL (opened on first use, then kept in memory). */
-  callbackUrl(): string
-  /** The HMAC key from the `whsec_` secret (opened on first use). */
-  signingKey(): KeyObject
-}
+import type { Log, Subscription, SubscriptionLookup, SubscriptionMatcher, SubscriptionView } from '../../ports.js'
+import { signingKey } from '../signing.js'
 
 interface TenantSubscriptions {
   version: string | null
   checkedAt: number
-  byId: Map<string, CachedSubscription>
+  byId: Map<string, Subscription>
   /** Ids looked up one by one and not found at this version (tasks of a deleted subscription). */
   missing: Set<string>
   /** Active subscriptions indexed by their storeId filter, so matching never walks the whole tenant. */
-  byStore: Map<string, CachedSubscription[]>
+  byStore: Map<string, Subscription[]>
   /** Active subscriptions without a storeId filter: they see every store. */
-  anyStore: CachedSubscription[]
+  anyStore: Subscription[]
 }
 
-export interface SubscriptionCacheOptions {
+interface SubscriptionCacheOptions {
   redis: Redis
   keys: RedisKeys
   box: SecretBox
@@ -53,7 +40,7 @@ function lazy<T>(open: () => T): () => T {
  * every entry is dropped when the subscriber reconnects. Matching an event costs the number of the
  * tenant's subscriptions for the event's store, never the number of subscriptions in all.
  */
-export class SubscriptionCache {
+export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLookup {
   private readonly tenants = new Map<string, TenantSubscriptions>()
   private readonly loading = new Map<string, Promise<TenantSubscriptions>>()
   private readonly recheckMs: number
@@ -92,7 +79,7 @@ export class SubscriptionCache {
   }
 
   /** Active subscriptions of the event's tenant whose filters match it. */
-  async match(tenantId: string, event: GoodsReceivedEvent): Promise<CachedSubscription[]> {
+  async match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]> {
     const tenant = await this.tenant(tenantId)
     const { data } = event
     const candidates = [...(tenant.byStore.get(data.storeId) ?? []), ...tenant.anyStore]
@@ -109,7 +96,7 @@ export class SubscriptionCache {
    * One subscription. When the cached tenant does not have it (created a moment ago, or deleted), the
    * one record is read (HGET), never the whole tenant again; a miss is remembered until the next change.
    */
-  async find(tenantId: string, subscriptionId: string): Promise<CachedSubscription | undefined> {
+  async find(tenantId: string, subscriptionId: string): Promise<Subscription | undefined> {
     if (this.gone.has(subscriptionId)) return undefined
     const tenant = await this.tenant(tenantId)
     const found = tenant.byId.get(subscriptionId)
@@ -165,7 +152,7 @@ export class SubscriptionCache {
   }
 
   /** Parses and checks one stored record; undefined (with a warning) when it cannot be used. */
-  private view(tenantId: string, id: string, json: string): CachedSubscription | undefined {
+  private view(tenantId: string, id: string, json: string): Subscription | undefined {
     let record: SubscriptionRecord
     try {
       record = JSON.parse(json) as SubscriptionRecord

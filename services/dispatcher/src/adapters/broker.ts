@@ -1,8 +1,9 @@
 import { declareTopology, topologyNames, type TopologyNames } from '@arrivals/contracts'
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib'
-import type { Log } from './log.js'
+import type { BrokerMessage, Verdict } from '../messages.js'
+import type { Log } from '../ports.js'
 
-export class BrokerUnavailableError extends Error {
+class BrokerUnavailableError extends Error {
   override readonly name = 'BrokerUnavailableError'
 }
 
@@ -12,7 +13,7 @@ export interface BrokerSession {
   publisher: ConfirmChannel
 }
 
-export interface BrokerOptions {
+interface BrokerOptions {
   url: string
   namespace: string
   /** The retry tiers to declare (one TTL queue each). */
@@ -25,6 +26,30 @@ export interface BrokerOptions {
   onDisconnected(): void
   /** How long a publish waits for the broker's confirm. */
   confirmTimeoutMs?: number
+}
+
+/** Hands the consumed message back to the broker with the stage's verdict. */
+export type Settle = (verdict: Verdict) => void
+
+/** A running consumer: `cancel` stops its deliveries (the messages it holds are still settled). */
+export interface Consumption {
+  cancel(): Promise<void>
+}
+
+/**
+ * Settles a consumed message. A failure is returned with `basic.reject` and a hand-back with
+ * `basic.nack`: since RabbitMQ 4.3 only a reject counts toward a quorum queue's delivery limit, so
+ * a nack for failures would let a message that always fails loop forever.
+ */
+function settle(channel: Pick<Channel, 'ack' | 'nack' | 'reject'>, message: ConsumeMessage, verdict: Verdict): void {
+  // On a channel that closed meanwhile, the broker has already requeued the message.
+  try {
+    if (verdict === 'ack') channel.ack(message)
+    else if (verdict === 'reject') channel.reject(message, true)
+    else channel.nack(message, false, true)
+  } catch {
+    // nothing left to do
+  }
 }
 
 /** Reconnect backoff: 100 ms doubling to 10 s, with jitter so replicas do not return in step. */
@@ -57,11 +82,30 @@ export class Broker {
     this.running ??= this.run()
   }
 
-  /** A channel for a consumer on the current connection; its failure recycles the connection. */
-  async channel(session: BrokerSession): Promise<Channel> {
+  /**
+   * Consumes a queue on a channel of its own, at most `prefetch` unacknowledged messages at once; each
+   * message goes to `onMessage` with the function that settles it. When the broker cancels the
+   * consumer (its queue was deleted), `onCancelled` is called and the connection starts over.
+   */
+  async consume(session: BrokerSession, queue: string, prefetch: number, onMessage: (message: BrokerMessage, settle: Settle) => void, onCancelled: () => void): Promise<Consumption> {
     const channel = await session.connection.createChannel()
     this.watch(session, channel)
-    return channel
+    await channel.prefetch(prefetch)
+    const { consumerTag } = await channel.consume(queue, (raw) => {
+      if (!raw) {
+        onCancelled()
+        void session.connection.close().catch(() => {})
+        return
+      }
+      const message: BrokerMessage = { content: raw.content, headers: raw.properties.headers ?? {} }
+      if (typeof raw.properties.messageId === 'string') message.messageId = raw.properties.messageId
+      onMessage(message, (verdict) => settle(channel, raw, verdict))
+    }, { noAck: false })
+    return {
+      async cancel() {
+        await channel.cancel(consumerTag).catch(() => {})
+      },
+    }
   }
 
   /** Publishes persistent and resolves once the broker confirmed; rejects when it cannot. */
@@ -140,5 +184,3 @@ export class Broker {
     }
   }
 }
-
-export type { ConsumeMessage }

@@ -1,41 +1,17 @@
-import { deadLetterHeaders, historyLimits, parseDeliveryTask, type DeadLetterClass, type DeadLetterRecord, type RedisKeys } from '@arrivals/contracts'
-import type { Redis } from 'ioredis'
-import type { DispatcherMetrics } from './metrics.js'
-import { newDeadLetterId, type BrokerMessage, type Verdict } from './task-queue.js'
+import { deadLetterHeaders, parseDeliveryTask, type DeadLetterClass, type DeadLetterRecord } from '@arrivals/contracts'
+import { newDeadLetterId, type BrokerMessage, type Verdict } from '../messages.js'
+import type { DispatcherMetrics } from '../metrics.js'
+import type { DeadLetterArchive, WaitOutRedisOutage } from '../ports.js'
 
-/** Pipeline dead letters without a tenant are kept in one capped list. */
-export const PIPELINE_DEAD_LETTERS_LIMIT = 1000
 /** A pipeline dead letter keeps this much of the original body (enough to see what was wrong). */
 const BODY_KEPT = 4096
 const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/
 
-// Writes one record and trims the tenant's archive by age and by size in the same step. Trimming only
-// happens on a write, so both keys also expire one maximum age after the latest write: a tenant that
-// stops getting dead letters does not keep its old ones forever.
-const ARCHIVE = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-for _, id in ipairs(old) do
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-end
-local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
-if over > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
-    redis.call('HDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-  end
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return 1`
-
-export interface ArchiverContext {
-  redis: Redis
-  keys: RedisKeys
+/** What the archive stage works with for the life of the process. */
+export interface ArchiveContext {
+  archive: DeadLetterArchive
   metrics: DispatcherMetrics
-  infra<T>(operation: () => Promise<T>): Promise<T>
+  waitOutRedisOutage: WaitOutRedisOutage
 }
 
 function text(value: unknown): string | undefined {
@@ -63,8 +39,8 @@ function brokerReason(headers: Record<string, unknown>): { reason: string; count
   return { reason: `${why}; from ${queue}`, count }
 }
 
-/** Builds the archive record of one dead-lettered message (pure, for tests). */
-export function toDeadLetterRecord(message: BrokerMessage, now = new Date()): DeadLetterRecord {
+/** The archive record of one dead-lettered message: ours carry their class and reason in headers; the broker's own say why in x-death. */
+function toDeadLetterRecord(message: BrokerMessage, now = new Date()): DeadLetterRecord {
   const { headers } = message
   const ours = text(headers[deadLetterHeaders.class])
   const cls: DeadLetterClass = ours === 'endpoint' ? 'endpoint' : 'pipeline'
@@ -106,27 +82,14 @@ export function toDeadLetterRecord(message: BrokerMessage, now = new Date()): De
 }
 
 /**
- * Consumes `<ns>.dead-letters` into Redis: tenant-scoped records (hash + time index, trimmed by age
- * and by count) that the subscriptions service lists and replays; records without a tenant go to a
- * capped list for the operators. The record id is the message id, so archiving twice (a crash between
- * the write and the ack) writes the same record.
+ * The archive stage: consumes `<ns>.dead-letters` into the archive the subscriptions service lists and
+ * replays. The record id is the message id, so archiving twice (a crash between the write and the
+ * ack) writes the same record.
  */
-export async function archiveDeadLetter(ctx: ArchiverContext, message: BrokerMessage): Promise<Verdict> {
+export async function archiveDeadLetter(ctx: ArchiveContext, message: BrokerMessage): Promise<Verdict> {
   const now = new Date()
   const record = toDeadLetterRecord(message, now)
-  const json = JSON.stringify(record)
-  const { redis, keys } = ctx
-  if (record.tenantId) {
-    const tenantId = record.tenantId
-    await ctx.infra(() => redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId),
-      record.id, json, now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant, historyLimits.deadLetterMaxAgeMs))
-  } else {
-    await ctx.infra(() => redis.multi()
-      .lpush(keys.pipelineDeadLetters, json)
-      .ltrim(keys.pipelineDeadLetters, 0, PIPELINE_DEAD_LETTERS_LIMIT - 1)
-      .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs)
-      .exec())
-  }
+  await ctx.waitOutRedisOutage(() => ctx.archive.write(record, now))
   ctx.metrics.archived.inc({ class: record.class })
   return 'ack'
 }

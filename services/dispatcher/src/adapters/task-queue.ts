@@ -1,35 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { DELIVERY_ROUTING_KEY, deadLetterHeaders, retryLabel, type DeadLetterClass, type DeliveryTask } from '@arrivals/contracts'
+import { HELD_HEADER, NOT_BEFORE_HEADER, newDeadLetterId, type BrokerMessage } from '../messages.js'
+import type { DispatcherMetrics } from '../metrics.js'
+import { tierFor } from '../policies/retry-policy.js'
+import type { DeadLetters, RetryScheduler, TaskPublisher, WaitReason } from '../ports.js'
 import type { Broker } from './broker.js'
-import type { DispatcherMetrics } from './metrics.js'
-import { tierFor } from './retry-policy.js'
-
-/** A message as the pipeline stages see it. */
-export interface BrokerMessage {
-  content: Buffer
-  headers: Record<string, unknown>
-  messageId?: string
-}
-
-/**
- * What a stage tells the consumer to do with the message once it is done: `ack`; `requeue` hands it
- * back unprocessed (shutdown), which is no failure; `failed` returns it as a processing failure, which
- * counts toward the quorum queue's delivery limit, so a message that always fails ends as a poison
- * dead letter instead of looping.
- */
-export type Verdict = 'ack' | 'requeue' | 'failed'
-
-/** Set on a task that went round a retry tier shorter than its wait: due no earlier than this (ms). */
-export const NOT_BEFORE_HEADER = 'x-arrivals-not-before'
-/** Set on a task an open circuit already held back, so its attempt history says so once, not each round. */
-export const HELD_HEADER = 'x-arrivals-held'
 
 function truncate(text: string, length = 500): string {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text
-}
-
-export function newDeadLetterId(): string {
-  return `dl_${randomBytes(16).toString('base64url')}`
 }
 
 /**
@@ -37,8 +14,8 @@ export function newDeadLetterId(): string {
  * letters. A retry is a new message (svix's model), never a nack-and-requeue, so its wait and its
  * attempt count travel with it.
  */
-export class TaskQueue {
-  constructor(private readonly broker: Broker, private readonly tiers: readonly number[], private readonly metrics: DispatcherMetrics) {}
+export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
+  constructor(private readonly broker: Pick<Broker, 'names' | 'publish'>, private readonly tiers: readonly number[], private readonly metrics: DispatcherMetrics) {}
 
   private headers(task: DeliveryTask): Record<string, string> {
     const headers: Record<string, string> = { tenantid: task.tenantId }
@@ -59,7 +36,7 @@ export class TaskQueue {
    * long, shortened to the exact wait by the message's own expiration; a wait longer than every tier
    * goes round the longest one with a not-before mark and is sent round again for the rest.
    */
-  async schedule(task: DeliveryTask, delayMs: number, reason: 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet', held = false): Promise<Date> {
+  async schedule(task: DeliveryTask, delayMs: number, reason: WaitReason, held = false): Promise<Date> {
     const wait = Math.max(1, Math.round(delayMs))
     const tier = tierFor(this.tiers, wait)
     const headers: Record<string, unknown> = this.headers(task)
@@ -96,7 +73,7 @@ export class TaskQueue {
   }
 
   /** Arrivals could not process the message: its original body goes to the archive with the reason. */
-  async deadLetterPipeline(message: BrokerMessage, reason: string): Promise<void> {
+  async deadLetterMessage(message: BrokerMessage, reason: string): Promise<void> {
     const headers: Record<string, unknown> = {
       [deadLetterHeaders.reason]: truncate(reason),
       [deadLetterHeaders.class]: 'pipeline',

@@ -1,11 +1,11 @@
 import { historyLimits, type AttemptRecord, type RedisKeys } from '@arrivals/contracts'
 import type { Redis } from 'ioredis'
-import type { Log } from './log.js'
+import type { AttemptRecorder, Log } from '../../ports.js'
 
 /** How long a subscription's attempt history outlives its last attempt. */
 const ATTEMPTS_TTL_MS = 30 * 86_400_000
 
-export interface AttemptLogOptions {
+interface AttemptLogOptions {
   redis: Redis
   keys: RedisKeys
   log: Log
@@ -21,7 +21,7 @@ export interface AttemptLogOptions {
  * ~100 ms in one pipeline, so the hot path never waits on Redis. A success also clears the
  * subscription's consecutive-failure count in the same pipeline.
  */
-export class AttemptLog {
+export class AttemptLog implements AttemptRecorder {
   private buffer = new Map<string, AttemptRecord[]>()
   private buffered = 0
   private clearFailures = new Set<string>()
