@@ -81,8 +81,10 @@ export async function startService<S extends ListenSettings>(start: ServiceStart
     return fail(`${start.service}: ${error instanceof SettingsError ? error.message : String(error)}`)
   }
   const app = await start.buildApp(settings, loggerOptions(start.service, settings.logLevel))
-  await runService({ app, port: settings.port, host: settings.host, ...(start.shutdownDelayMs ? { shutdownDelayMs: start.shutdownDelayMs(settings) } : {}) })
+  const shutdownDelayMs = start.shutdownDelayMs?.(settings)
+  await runService({ app, port: settings.port, host: settings.host, ...(shutdownDelayMs === undefined ? {} : { shutdownDelayMs }) })
   const address = app.server.address()
-  app.log.info({ port: typeof address === 'object' && address ? address.port : settings.port, host: settings.host, namespace: settings.namespace }, 'listening')
+  const port = typeof address === 'object' && address ? address.port : settings.port
+  app.log.info({ port, host: settings.host, namespace: settings.namespace }, 'listening')
   return app
 }

@@ -39,8 +39,8 @@ export interface Setting<T> extends SettingParser<T> {
 export type SettingsTable = Record<string, Setting<any>>
 export type ValuesOf<T extends SettingsTable> = { -readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never }
 
-export function setting<T>(name: string, parser: SettingParser<T>, description: string, options: { secret?: boolean; shown?: string } = {}): Setting<T> {
-  return { ...parser, name, description, secret: options.secret ?? false, shown: options.shown ?? parser.shown }
+export function setting<T>(name: string, parser: SettingParser<T>, description: string, options: { secret?: boolean } = {}): Setting<T> {
+  return { ...parser, name, description, secret: options.secret ?? false }
 }
 
 const code = (value: string | number) => `\`${value}\``
@@ -178,7 +178,8 @@ export function commonSettingsTable(defaults: { port: number; listensFor: string
     namespace: setting('NAMESPACE', namespace, 'prefix of every exchange, queue and Redis key'),
     port: setting('PORT', integer(defaults.port, { min: 0, max: 65_535 }), `where ${defaults.listensFor} listen (0: any free port)`),
     host: setting('HOST', text('0.0.0.0'), 'the address to listen on'),
-    logLevel: setting('LOG_LEVEL', oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'pino level: `fatal` … `trace`, `silent`'),
+    logLevel: setting('LOG_LEVEL', oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+      'pino level: `fatal` … `trace`, `silent`'),
   }
 }
 
