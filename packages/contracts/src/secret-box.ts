@@ -39,12 +39,19 @@ export function parseEncryptionKey(value: string | undefined): Buffer
 export function parseEncryptionKey(value: string | undefined, previous: string | undefined): SecretBoxKeys
 export function parseEncryptionKey(value: string | undefined, previous?: string): SecretBoxKeys {
   if (!value) throw new Error(`CALLBACK_ENCRYPTION_KEY is not set. ${ENCRYPTION_KEY_HELP}`)
-  const current = decodeKey('CALLBACK_ENCRYPTION_KEY', value)
-  if (!previous) return current
-  const old = decodeKey('CALLBACK_ENCRYPTION_KEY_PREVIOUS', previous)
+  return encryptionKeyRing(decodeKey('CALLBACK_ENCRYPTION_KEY', value), parsePreviousEncryptionKey(previous))
+}
+
+/** CALLBACK_ENCRYPTION_KEY_PREVIOUS by itself (a settings table reads each variable alone); undefined when unset. */
+export function parsePreviousEncryptionKey(previous: string | undefined): Buffer | undefined {
+  return previous ? decodeKey('CALLBACK_ENCRYPTION_KEY_PREVIOUS', previous) : undefined
+}
+
+/** The keys a secret box holds: the current one, and the previous one while a rotation runs. */
+export function encryptionKeyRing(current: Buffer, previous: Buffer | undefined): SecretBoxKeys {
   // Equal keys mean no rotation is running: a secret store that must always hold the setting (Key
   // Vault through the CSI driver) keeps the current key there between rotations.
-  return old.equals(current) ? current : { current, previous: old }
+  return previous && !previous.equals(current) ? { current, previous } : current
 }
 
 interface DerivedKey { id: string; encryption: KeyObject; fingerprint: KeyObject }

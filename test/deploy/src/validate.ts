@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs'
-import { Ajv } from 'ajv'
+import { Ajv, type ValidateFunction } from 'ajv'
 import type { K8sObject } from './kustomize.js'
 
 const schemaDir = new URL('../schemas/', import.meta.url)
 const ajv = new Ajv({ allErrors: true, strict: false })
 const vendored = (file: string) => ajv.compile(JSON.parse(readFileSync(new URL(file, schemaDir), 'utf8')))
 /** Custom resources: only the fields k8s/ uses, unknown ones refused (schemas/, see its README). */
-const customResources: Record<string, ReturnType<typeof vendored>> = {
+const customResources: Record<string, ValidateFunction> = {
   'rabbitmq.com/v1beta1 RabbitmqCluster': vendored('rabbitmqcluster.schema.json'),
   'gateway.networking.k8s.io/v1 Gateway': vendored('gateway.schema.json'),
   'gateway.networking.k8s.io/v1 HTTPRoute': vendored('httproute.schema.json'),
   'secrets-store.csi.x-k8s.io/v1 SecretProviderClass': vendored('secretproviderclass.schema.json'),
+  'azmonitoring.coreos.com/v1 ServiceMonitor': vendored('servicemonitor.schema.json'),
 }
 
 /** The models module for an apiVersion: Kubernetes' own groups, and KEDA's. */
