@@ -77,7 +77,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
     await withTypes.register(trigger, {
       namespace: settings.namespace,
       publicBaseUrl: settings.publicBaseUrl,
-      callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts },
+      callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts, allowedPorts: settings.callbackAllowedPorts },
     })
     await withTypes.register(operator)
   })
