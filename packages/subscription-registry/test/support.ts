@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto'
+import type { AttemptRecord, DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
+
+export function tenantId(name: string): string {
+  return `${name}-${randomBytes(3).toString('hex')}`
+}
+
+/** A stored-shape record; the registry never opens sealed values, so these need not open. */
+export function subscriptionRecord(tenant: string, overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
+  const id = `sub_${randomBytes(16).toString('base64url')}`
+  const now = new Date().toISOString()
+  return {
+    id,
+    tenantId: tenant,
+    eventType: 'inventory.goods-received.v1',
+    callbackSealed: 'sealed-callback',
+    callbackRedacted: 'https://flows.example/hook',
+    fingerprint: `fp-${id}`,
+    secretSealed: 'sealed-secret',
+    filters: {},
+    status: 'active',
+    flow: { platform: 'api' },
+    createdAt: now,
+    updatedAt: now,
+    ...overrides,
+  }
+}
+
+export function attemptRecord(attempt: number, outcome: AttemptRecord['outcome'] = 'retrying'): AttemptRecord {
+  return { deliveryId: 'msg_1', eventId: 'evt-1', attempt, at: new Date().toISOString(), outcome, status: 500, durationMs: 12 }
+}
+
+export function deadLetterRecord(tenant: string | null, overrides: Partial<DeadLetterRecord> = {}): DeadLetterRecord {
+  return {
+    id: `dl_${randomBytes(12).toString('base64url')}`,
+    class: 'endpoint',
+    tenantId: tenant,
+    subscriptionId: 'sub_a',
+    eventId: 'evt-1',
+    reason: 'gave up after 8 attempts',
+    lastStatus: 503,
+    attempts: 8,
+    deadLetteredAt: new Date().toISOString(),
+    ...overrides,
+  }
+}
