@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto'
+import { sealingContext, type FlowInfo, type SecretBox, type SubscriptionFilters, type SubscriptionRecord } from '@arrivals/contracts'
 import {
-  GOODS_RECEIVED, redactUrl, sealingContext,
-  type FlowInfo, type SecretBox, type SubscriptionFilters, type SubscriptionRecord,
-} from '@arrivals/contracts'
-import type { SubscriptionPage, Subscriptions } from '@arrivals/subscription-registry'
+  newSigningSecret, newSubscriptionRecord, subscriptionFingerprint, type SubscriptionPage, type Subscriptions,
+} from '@arrivals/subscription-registry'
 
 export interface SubscribeRequest {
   tenantId: string
@@ -40,35 +38,7 @@ export interface SubscriptionStore {
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
 
-/** `sub_` + 22 random base64url characters (128 bits). */
-export function newSubscriptionId(): string {
-  return `sub_${randomBytes(16).toString('base64url')}`
-}
-
-/** A Standard Webhooks signing secret: `whsec_` + base64 of 24 random bytes. */
-export function newSigningSecret(): string {
-  return `whsec_${randomBytes(24).toString('base64')}`
-}
-
-/** The URL as the WHATWG parser writes it: host case, default ports and dot segments do not matter. */
-export function canonicalCallback(url: string): string {
-  return new URL(url).href
-}
-
-/** Filters in a fixed key order, absent ones left out: `{}` and `{ sku: undefined }` are the same. */
-export function canonicalFilters(filters: SubscriptionFilters): string {
-  const ordered: SubscriptionFilters = {}
-  if (filters.storeId !== undefined) ordered.storeId = filters.storeId
-  if (filters.sku !== undefined) ordered.sku = filters.sku
-  if (filters.minQuantity !== undefined) ordered.minQuantity = filters.minQuantity
-  return JSON.stringify(ordered)
-}
-
 export function subscriptionStore(registry: Subscriptions, box: SecretBox): SubscriptionStore {
-  function fingerprintOf(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): string {
-    return box.fingerprint(`${tenantId}\u0000${canonicalCallback(callbackUrl)}\u0000${canonicalFilters(filters)}`)
-  }
-
   const store: SubscriptionStore = {
     get: registry.get,
     list: registry.list,
@@ -76,24 +46,7 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
     enable: (tenantId, id) => registry.enable(tenantId, id),
 
     async subscribe({ tenantId, callbackUrl, filters, flow }) {
-      const callback = canonicalCallback(callbackUrl)
-      const id = newSubscriptionId()
-      const secret = newSigningSecret()
-      const now = new Date().toISOString()
-      const fresh: SubscriptionRecord = {
-        id,
-        tenantId,
-        eventType: GOODS_RECEIVED,
-        callbackSealed: box.seal(callback, sealingContext.callback(tenantId, id)),
-        callbackRedacted: redactUrl(callback),
-        fingerprint: fingerprintOf(tenantId, callbackUrl, filters),
-        secretSealed: box.seal(secret, sealingContext.secret(tenantId, id)),
-        filters: JSON.parse(canonicalFilters(filters)) as SubscriptionFilters,
-        status: 'active',
-        flow,
-        createdAt: now,
-        updatedAt: now,
-      }
+      const { record: fresh, secret } = newSubscriptionRecord(box, { tenantId, callbackUrl, filters, flow })
       const created = await registry.create(fresh)
       if (created.created) return { record: fresh, created: true, secret }
 
@@ -112,7 +65,7 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
 
     async find(tenantId, callbackUrl, filters) {
       if (!URL.canParse(callbackUrl)) return undefined
-      return registry.idByFingerprint(tenantId, fingerprintOf(tenantId, callbackUrl, filters))
+      return registry.idByFingerprint(tenantId, subscriptionFingerprint(box, tenantId, callbackUrl, filters))
     },
 
     async rotateSecret(tenantId, id) {
