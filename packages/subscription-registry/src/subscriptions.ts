@@ -22,6 +22,8 @@ export interface Subscriptions {
    */
   create(record: SubscriptionRecord): Promise<{ created: true } | { created: false; id: string }>
   get(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
+  /** One record as stored (JSON), for a reader that checks records itself, as with `scan`. */
+  getStored(tenantId: string, id: string): Promise<string | undefined>
   /** The id of the subscription stored under this fingerprint, if any. */
   idByFingerprint(tenantId: string, fingerprint: string): Promise<string | undefined>
   /** One HSCAN page of the tenant's records (operator listing). */
@@ -96,6 +98,10 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
     async get(tenantId, id) {
       const json = await redis.hget(keys.subscriptions(tenantId), id)
       return json === null ? undefined : parse(json)
+    },
+
+    async getStored(tenantId, id) {
+      return (await redis.hget(keys.subscriptions(tenantId), id)) ?? undefined
     },
 
     async idByFingerprint(tenantId, fingerprint) {

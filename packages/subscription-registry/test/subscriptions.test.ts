@@ -186,6 +186,8 @@ describe('reading a tenant', () => {
     expect(pages).toBeGreaterThan(1)
     expect(scanned.size).toBe(records.length)
     expect(JSON.parse(scanned.get(records[7]!.id)!)).toEqual(records[7])
+    expect(await registry.subscriptions.getStored(tenant, records[7]!.id)).toBe(scanned.get(records[7]!.id))
+    expect(await registry.subscriptions.getStored(tenant, 'sub_none')).toBeUndefined()
 
     const listed = new Set<string>()
     let cursor: string | undefined
