@@ -61,11 +61,15 @@ export interface Subscriptions {
    */
   importAll(records: readonly SubscriptionRecord[]): Promise<void>
   /**
-   * Calls `listener` with the tenant whose subscriptions changed, and with no tenant whenever the
-   * subscriber (re)connects, since a signal lost while it was away cannot be told apart from none.
-   * `subscriber` is a connection of its own (it enters subscriber mode). Resolves once subscribed.
+   * Calls `listener` with the tenant whose subscriptions changed, on a connection of its own (a copy
+   * of the registry's client). After every (re)subscription it calls it with no tenant: a signal lost
+   * while the connection was away cannot be told apart from none, so the reader starts afresh.
    */
-  watch(subscriber: Redis, listener: (change: SubscriptionsChanged) => void): Promise<void>
+  watch(listener: (change: SubscriptionsChanged) => void, options?: { onError?: (error: Error) => void }): ChangeWatch
+}
+
+export interface ChangeWatch {
+  close(): Promise<void>
 }
 
 /** How often an update is retried when the record changed between reading and writing it. */
@@ -187,12 +191,21 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
       }
     },
 
-    async watch(subscriber, listener) {
+    watch(listener, { onError = () => {} } = {}) {
+      // Subscribed again by hand on every 'ready', so the "start afresh" signal follows the subscription.
+      const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false })
+      subscriber.on('error', onError)
       subscriber.on('message', (channel: string, tenantId: string) => {
         if (channel === keys.subscriptionsChanged) listener({ tenantId })
       })
-      subscriber.on('ready', () => listener({ tenantId: undefined }))
-      await subscriber.subscribe(keys.subscriptionsChanged)
+      subscriber.on('ready', () => {
+        subscriber.subscribe(keys.subscriptionsChanged).then(() => listener({ tenantId: undefined }), onError)
+      })
+      return {
+        async close() {
+          await subscriber.quit().catch(() => subscriber.disconnect())
+        },
+      }
     },
   }
   return facet

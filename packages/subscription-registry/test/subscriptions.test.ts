@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { historyLimits as legacyHistoryLimits, redisKeys } from '@arrivals/contracts'
@@ -20,12 +21,12 @@ afterAll(async () => {
   await ns.cleanup()
 })
 
-/** Collects change signals of the namespace until stopped. */
-async function signals(): Promise<{ seen: SubscriptionsChanged[]; stop(): void }> {
-  const subscriber = new Redis(ns.redisUrl)
+/** Collects change signals of the namespace, from the moment the watch is subscribed. */
+async function signals(): Promise<{ seen: SubscriptionsChanged[]; stop(): Promise<void> }> {
   const seen: SubscriptionsChanged[] = []
-  await registry.subscriptions.watch(subscriber, (change) => seen.push(change))
-  return { seen, stop: () => subscriber.disconnect() }
+  const watch = registry.subscriptions.watch((change) => seen.push(change))
+  await waitFor(() => seen.some((change) => change.tenantId === undefined), { what: 'the watch subscribed' })
+  return { seen, stop: () => watch.close() }
 }
 
 describe('create', () => {
@@ -56,7 +57,6 @@ describe('change signal', () => {
   it('bumps the version and publishes the tenant on every change, and says "any" on (re)connect', async () => {
     const tenant = tenantId('contoso')
     const watch = await signals()
-    await waitFor(() => watch.seen.some((change) => change.tenantId === undefined))
     const record = subscriptionRecord(tenant)
     await registry.subscriptions.create(record)
     await registry.subscriptions.disable(tenant, record.id, 'paused by an operator')
@@ -64,7 +64,31 @@ describe('change signal', () => {
     await registry.subscriptions.remove(tenant, record.id)
     await waitFor(() => watch.seen.filter((change) => change.tenantId === tenant).length === 4)
     expect(await registry.subscriptions.version(tenant)).toBe('4')
-    watch.stop()
+    await watch.stop()
+  })
+})
+
+describe('watch', () => {
+  it('subscribes again after a lost connection, says "start afresh" again, and keeps signalling', async () => {
+    const name = `registry-watch-${randomBytes(4).toString('hex')}`
+    const named = new Redis(ns.redisUrl, { connectionName: name })
+    const seen: SubscriptionsChanged[] = []
+    const watch = createSubscriptionRegistry({ redis: named, namespace: ns.namespace }).subscriptions.watch((change) => seen.push(change))
+    try {
+      await waitFor(() => seen.length === 1)
+      // Only this watch's own connection is cut: the Redis is shared with other test runs.
+      const line = (await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string).split('\n').find((entry) => entry.includes(`name=${name} `))
+      const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
+      expect(id).toBeDefined()
+      await redis.call('CLIENT', 'KILL', 'ID', id!)
+      await waitFor(() => seen.filter((change) => change.tenantId === undefined).length === 2, { what: 'the second "start afresh"' })
+      const tenant = tenantId('contoso')
+      await registry.subscriptions.create(subscriptionRecord(tenant))
+      await waitFor(() => seen.some((change) => change.tenantId === tenant), { what: 'a change after the reconnect' })
+    } finally {
+      await watch.close()
+      named.disconnect()
+    }
   })
 })
 
@@ -206,7 +230,7 @@ describe('reading a tenant', () => {
     await waitFor(() => watch.seen.filter((change) => change.tenantId === a || change.tenantId === b).length === 2)
     expect([await registry.subscriptions.version(a), await registry.subscriptions.version(b)]).toEqual(['1', '1'])
     expect(await redis.hlen(keys.fingerprints(a))).toBe(2)
-    watch.stop()
+    await watch.stop()
   })
 
   it('answers nothing for an empty tenant', async () => {
