@@ -77,9 +77,17 @@ const REPLACE_ATTEMPTS = 5
 /** Records per pipeline when importing. */
 const IMPORT_CHUNK = 2_000
 
-function withoutDisabled(record: SubscriptionRecord): SubscriptionRecord {
-  const { disabledReason: _reason, disabledAt: _at, ...rest } = record
-  return rest
+/** The record active again, its disabled reason and time removed; undefined when it already is. */
+export function enabledRecord(current: SubscriptionRecord, now: Date): SubscriptionRecord | undefined {
+  if (current.status === 'active') return undefined
+  const { disabledReason: _reason, disabledAt: _at, ...rest } = current
+  return { ...rest, status: 'active', updatedAt: now.toISOString() }
+}
+
+/** The record disabled with a reason; undefined when it already is. */
+export function disabledRecord(current: SubscriptionRecord, reason: string, now: Date): SubscriptionRecord | undefined {
+  if (current.status === 'disabled') return undefined
+  return { ...current, status: 'disabled', disabledReason: reason, disabledAt: now.toISOString(), updatedAt: now.toISOString() }
 }
 
 export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
@@ -149,24 +157,18 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
     },
 
     enable(tenantId, id, now = new Date()) {
-      return facet.update(tenantId, id, (current) => current.status === 'active'
-        ? undefined
-        : { ...withoutDisabled(current), status: 'active', updatedAt: now.toISOString() })
+      return facet.update(tenantId, id, (current) => enabledRecord(current, now))
     },
 
     disable(tenantId, id, reason, now = new Date()) {
-      return facet.update(tenantId, id, (current) => current.status === 'disabled'
-        ? undefined
-        : { ...current, status: 'disabled', disabledReason: reason, disabledAt: now.toISOString(), updatedAt: now.toISOString() })
+      return facet.update(tenantId, id, (current) => disabledRecord(current, reason, now))
     },
 
     async disableAfterFailures(tenantId, id, reason, now = new Date()) {
       const json = await redis.hget(keys.subscriptions(tenantId), id)
       if (json === null) return false
-      const current = parse(json)
-      if (current.status === 'disabled') return false
-      const next: SubscriptionRecord = { ...current, status: 'disabled', disabledReason: reason, disabledAt: now.toISOString(), updatedAt: now.toISOString() }
-      return (await replace(tenantId, id, json, next, [keys.failures(tenantId, id)])) === 1
+      const next = disabledRecord(parse(json), reason, now)
+      return next !== undefined && (await replace(tenantId, id, json, next, [keys.failures(tenantId, id)])) === 1
     },
 
     async remove(tenantId, id) {

@@ -5,9 +5,14 @@ export function tenantId(name: string): string {
   return `${name}-${randomBytes(3).toString('hex')}`
 }
 
+/** Subscription ids are random, so the history keyed by them never meets another test's. */
+export function subscriptionId(): string {
+  return `sub_${randomBytes(16).toString('base64url')}`
+}
+
 /** A stored-shape record; the registry never opens sealed values, so these need not open. */
 export function subscriptionRecord(tenant: string, overrides: Partial<SubscriptionRecord> = {}): SubscriptionRecord {
-  const id = `sub_${randomBytes(16).toString('base64url')}`
+  const id = subscriptionId()
   const now = new Date().toISOString()
   return {
     id,
@@ -42,5 +47,14 @@ export function deadLetterRecord(tenant: string | null, overrides: Partial<DeadL
     attempts: 8,
     deadLetteredAt: new Date().toISOString(),
     ...overrides,
+  }
+}
+
+/** Polls until `check` holds (test-kit's waitFor without its imports, so the unit run stays light). */
+export async function eventually(check: () => boolean, { what = 'condition', timeoutMs = 5_000 } = {}): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
