@@ -1,14 +1,30 @@
 // One lint setup for the whole repository. Beyond style, it keeps the architecture's walls up:
-// no service imports another, contracts stay free of fastify, only a service's settings module
-// reads the environment, and only the subscription registry knows the subscription key layout.
+// no service imports another, contracts stay free of fastify, and only a service's settings
+// module reads the environment, only packages/messaging talks AMQP, and only the subscription registry
+// knows the subscription key layout.
 import js from '@eslint/js'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 const services = ['inventory', 'subscriptions', 'dispatcher']
 
+// One broker client: reconnects, failover, confirms and verdicts live in packages/messaging only.
+const amqplibOnlyInMessaging = { name: 'amqplib', message: 'Use @arrivals/messaging, the one AMQP client.' }
+// Who may still import amqplib, and why. Keep this list short.
+const amqplibAllowed = [
+  'packages/messaging/**',
+  // Until the dispatcher moves onto @arrivals/messaging (next step of issue 12); then remove both.
+  'services/dispatcher/src/**',
+  'packages/contracts/src/publisher.ts',
+  // The benchmark's bare-amqplib contenders are the baseline by design; its harness inspects queues.
+  'bench/**',
+  // Tests and their kit read, purge and delete queues behind the client's back.
+  '**/test/**', 'test/**', 'packages/test-kit/**',
+]
 // Subscriptions, attempts, failures and dead letters are read and written through
 // @arrivals/subscription-registry only. Tests may look at Redis through its layout module; sources never.
+// A rule of its own (typescript-eslint's copy of no-restricted-imports), so the blocks below that
+// replace no-restricted-imports per folder do not drop it.
 const contractsLayout = {
   name: '@arrivals/contracts',
   importNames: ['redisKeys', 'RedisKeys', 'historyLimits'],
@@ -18,26 +34,21 @@ const registryLayout = {
   name: '@arrivals/subscription-registry/layout',
   message: 'Sources use the registry\'s API; its key layout is for the registry and for tests.',
 }
-// The dispatcher still reads and writes through contracts' copy of the layout; it moves onto the
-// registry next (issue 12), and then this exemption and contracts' redisKeys go.
-const layoutExempt = (service) => service === 'dispatcher'
+const layoutAllowed = [
+  'packages/subscription-registry/**',
+  // The dispatcher still reads and writes through contracts' copy of the layout until it moves onto
+  // the registry (next step of issue 12); then remove this, and contracts' redisKeys and historyLimits.
+  'services/dispatcher/**',
+]
+const packageWalls = [
+  { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
+  { group: ['@arrivals/inventory', '@arrivals/subscriptions', '@arrivals/dispatcher'], message: 'Packages import no service.' },
+]
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'connector/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
-  {
-    files: ['**/*.{ts,js,mjs}'],
-    rules: { 'no-restricted-imports': ['error', { paths: [contractsLayout, registryLayout] }] },
-  },
-  {
-    files: ['**/test/**/*.ts', 'test/**'],
-    rules: { 'no-restricted-imports': ['error', { paths: [contractsLayout] }] },
-  },
-  {
-    files: ['services/dispatcher/test/**', 'packages/subscription-registry/**'],
-    rules: { 'no-restricted-imports': 'off' },
-  },
   {
     languageOptions: { globals: { ...globals.node } },
     rules: {
@@ -46,11 +57,26 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  {
+    files: ['**/*.{ts,js,mjs}'],
+    ignores: amqplibAllowed,
+    rules: { 'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging] }] },
+  },
+  {
+    files: ['**/*.{ts,js,mjs}'],
+    ignores: layoutAllowed,
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [contractsLayout, registryLayout] }] },
+  },
+  {
+    files: ['**/test/**/*.ts', 'test/**'],
+    ignores: layoutAllowed,
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [contractsLayout] }] },
+  },
   ...services.map((service) => ({
     files: [`services/${service}/src/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: layoutExempt(service) ? [] : [contractsLayout, registryLayout],
+        paths: service === 'dispatcher' ? [] : [amqplibOnlyInMessaging],
         patterns: [
           { group: services.filter((s) => s !== service).map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
           { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
@@ -65,25 +91,40 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts', 'packages/subscription-registry/src/**/*.ts'],
+    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts', 'packages/messaging/src/**/*.ts', 'packages/subscription-registry/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
-          { group: ['@arrivals/inventory', '@arrivals/subscriptions', '@arrivals/dispatcher'], message: 'Packages import no service.' },
-        ],
-      }],
+      'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging], patterns: packageWalls }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Packages take settings as arguments.' }],
     },
   },
   {
-    files: ['services/dispatcher/src/delivery/**/*.ts'],
+    // The packages that may import amqplib keep the other walls.
+    files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
+  },
+  // The dispatcher's pipeline (runtime, stages, policies, adapters) knows nothing of fastify; the stages
+  // and policies know no adapter, broker or Redis client either: they see the ports (src/ports.ts).
+  // These blocks repeat the service walls above, since a later block's rule replaces an earlier one's.
+  ...[
+    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [] },
+    {
+      paths: ['stages/**', 'policies/**', 'ports.ts', 'messages.ts', 'metrics.ts'],
+      walls: [{ group: ['**/adapters/**', '**/runtime/**', 'amqplib', 'ioredis', 'undici'], message: 'Stages and policies reach the outside through src/ports.ts only.' }],
+    },
+  ].map(({ paths, walls }) => ({
+    files: paths.map((path) => `services/dispatcher/src/${path}`),
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['fastify', 'fastify-*', '@fastify/*', '../app.js', '../plugins/**', '../routes/**'], message: 'The delivery pipeline knows nothing of fastify.' }],
+        patterns: [
+          { group: ['fastify', 'fastify-*', '@fastify/*', '**/app.js', '**/plugins/**', '**/routes/**'], message: 'The delivery pipeline knows nothing of fastify.' },
+          ...walls,
+          { group: services.filter((s) => s !== 'dispatcher').map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
+          { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
+          { group: ['@arrivals/test-kit'], message: 'The test kit is for tests only.' },
+        ],
       }],
     },
-  },
+  })),
   {
     files: ['**/test/**/*.ts', 'packages/test-kit/**', 'bench/**', 'scripts/**', '.ci/**', 'test/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },

@@ -3,9 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
-  declareTopology, deliveryIdFor, parseDeliveryTask, topologyNames,
+  brokerTopology, deliveryIdFor, parseDeliveryTask, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
 } from '@arrivals/contracts'
+import { applyTopology } from '@arrivals/messaging'
 import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { as, build, callbackUrl, subscribe, tenant, testSettings, type TestTenant } from './support.js'
@@ -25,7 +26,7 @@ beforeAll(async () => {
   redis = new Redis(ns.redisUrl)
   connection = await amqp.connect(ns.amqpUrl)
   channel = await connection.createChannel()
-  await declareTopology(channel, ns.namespace)
+  await applyTopology(channel, brokerTopology(ns.namespace))
 })
 afterAll(async () => {
   await app?.close()
