@@ -3,17 +3,18 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
-  brokerTopology, deliveryIdFor, parseDeliveryTask, redisKeys, topologyNames,
+  brokerTopology, deliveryIdFor, parseDeliveryTask, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
 } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
+import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { as, build, callbackUrl, subscribe, tenant, testSettings, type TestTenant } from './support.js'
 
 const ns = createNamespace('subs-operator')
 const contoso = tenant('contoso')
 const fabrikam = tenant('fabrikam')
-const keys = redisKeys(ns.namespace)
+const keys = registryKeys(ns.namespace)
 let app: FastifyInstance
 let redis: Redis
 let connection: amqp.ChannelModel
@@ -168,7 +169,7 @@ describe('subscriptions', () => {
       deliveryId: 'msg_abc', eventId: 'e-1', attempt: n, at: new Date(Date.now() + n).toISOString(),
       outcome: n < 3 ? 'retrying' : 'delivered', status: n < 3 ? 503 : 200, durationMs: 12,
     })
-    for (const n of [1, 2, 3]) await redis.lpush(keys.attempts(id), JSON.stringify(attempt(n)))
+    for (const n of [1, 2, 3]) await redis.lpush(keys.attempts(contoso.id, id), JSON.stringify(attempt(n)))
     const response = await app.inject({ method: 'GET', url: `/v1/subscriptions/${id}/attempts?limit=2`, headers: as(contoso) })
     expect(response.statusCode).toBe(200)
     expect(response.json().items.map((a: AttemptRecord) => [a.attempt, a.outcome])).toEqual([[3, 'delivered'], [2, 'retrying']])

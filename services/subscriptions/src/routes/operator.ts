@@ -120,7 +120,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
-    return { items: await app.history.attempts(record.id, queryInteger(request.query.limit, 100, 1, 100)) }
+    return { items: await app.history.attempts.list(request.tenantId, record.id, queryInteger(request.query.limit, 100, 1, 100)) }
   })
 
   app.post('/v1/subscriptions/:subscriptionId/test', {
@@ -154,10 +154,10 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
     const since = Date.parse(request.query.since)
-    const deadLetters = (await app.history.deadLettersSince(request.tenantId, record.id, since)).filter((dl) => dl.task)
+    const deadLetters = (await app.history.deadLetters.since(request.tenantId, record.id, since)).filter((dl) => dl.task)
     const tasks = deadLetters.map((dl) => replayTask(dl.task!, 'redeliver'))
     await app.deliveries.publish(tasks)
-    await app.history.removeDeadLetters(request.tenantId, deadLetters.map((dl) => dl.id))
+    await app.history.deadLetters.remove(request.tenantId, deadLetters.map((dl) => dl.id))
     request.log.info({ subscriptionId: record.id, since: request.query.since, count: tasks.length }, 'dead letters redelivered')
     return reply.code(202).send({ count: tasks.length, deliveryIds: tasks.map((task) => task.deliveryId) })
   })
@@ -175,7 +175,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     const { subscriptionId } = request.query
     const limit = queryInteger(request.query.limit, 100, 1, 500)
     const offset = queryInteger(request.query.offset, 0, 0, 100_000)
-    const records = await app.history.deadLetters(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
+    const records = await app.history.deadLetters.list(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
     return { items: records.map(deadLetterView) }
   })
 
@@ -190,7 +190,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
-    const record = await app.history.deadLetter(request.tenantId, deadLetterId)
+    const record = await app.history.deadLetters.get(request.tenantId, deadLetterId)
     if (!record) throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
     if (!record.task || !record.subscriptionId) {
       throw new HttpError(409, `dead letter ${deadLetterId} is a ${record.class} failure without a delivery to replay (${record.reason}); discard it`, 'NOT_REPLAYABLE')
@@ -202,7 +202,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     // Published before it is removed: a crash in between replays it twice with the same webhook-id
     // (a receiver can tell), never loses it.
     await app.deliveries.publish([task])
-    await app.history.removeDeadLetters(request.tenantId, [deadLetterId])
+    await app.history.deadLetters.remove(request.tenantId, [deadLetterId])
     request.log.info({ deadLetterId, subscriptionId: record.subscriptionId, deliveryId: task.deliveryId }, 'dead letter replayed')
     return reply.code(202).send({ deliveryId: task.deliveryId })
   })
@@ -218,7 +218,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
-    if ((await app.history.removeDeadLetters(request.tenantId, [deadLetterId])) === 0) {
+    if ((await app.history.deadLetters.remove(request.tenantId, [deadLetterId])) === 0) {
       throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
     }
     request.log.info({ deadLetterId }, 'dead letter discarded')
