@@ -47,6 +47,8 @@ export interface SubscriptionStore {
   find(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): Promise<string | undefined>
   /** Active again (status 'active', disabledReason removed); undefined when it does not exist. */
   enable(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
+  /** Disabled with this reason (kept as it was when already disabled); undefined when it does not exist. */
+  disable(tenantId: string, id: string, reason: string): Promise<SubscriptionRecord | undefined>
   /** A new signing secret; the old one stops being used at once. */
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
@@ -216,6 +218,14 @@ export function subscriptionStore(redis: Redis, namespace: string, box: SecretBo
         if (current.status === 'active') return undefined
         const { disabledReason: _reason, disabledAt: _at, ...rest } = current
         return { ...rest, status: 'active', updatedAt: new Date().toISOString() }
+      })
+    },
+
+    disable(tenantId, id, reason) {
+      return update(tenantId, id, (current) => {
+        if (current.status === 'disabled') return undefined
+        const now = new Date().toISOString()
+        return { ...current, status: 'disabled', disabledReason: reason, disabledAt: now, updatedAt: now }
       })
     },
 

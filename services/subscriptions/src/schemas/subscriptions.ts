@@ -72,11 +72,26 @@ const Flow = Type.Object({
   platform: Type.Optional(Type.String({ description: 'power-automate, logic-apps or api, as far as the headers tell.' })),
 }, { description: 'Which flow owns the subscription.' })
 
+const HourlyCounts = (description: string) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: 24, maxItems: 24, description })
+
+/** The list's summary of recent deliveries (the view's sparkline and "last attempt"). */
+export const SubscriptionActivity = Type.Object({
+  lastAttempt: Type.Optional(Type.Object({
+    at: Type.String({ format: 'date-time', description: 'When it was made.' }),
+    outcome: Type.String({ description: 'delivered, retrying, gave-up, gone, circuit-open or skipped.' }),
+    status: Type.Union([Type.Integer(), Type.Null()], { description: 'The receiver\'s HTTP status, if it answered.' }),
+    durationMs: Type.Number({ description: 'How long it took.' }),
+  }, { description: 'The most recent delivery attempt.' })),
+  delivered: HourlyCounts('Delivered attempts per hour over the last 24 hours, oldest first (from the newest 100 attempts kept).'),
+  failed: HourlyCounts('Every other attempt per hour over the last 24 hours, oldest first.'),
+}, { description: 'Recent delivery activity; only in the list.' })
+export type SubscriptionActivity = Static<typeof SubscriptionActivity>
+
 /** A subscription as the API shows it: the callback redacted, no secret. */
 export const Subscription = Type.Object({
   id: SubscriptionId,
   eventType: Type.String({ description: `Always "${GOODS_RECEIVED}".` }),
-  status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure; re-subscribe or enable to resume.' }),
+  status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure or by an operator; re-subscribe or enable to resume.' }),
   disabledReason: Type.Optional(Type.String({ description: 'Why it was disabled.' })),
   disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),
   callback: Type.String({ description: 'The callback URL without its query string (scheme, host and path).' }),
@@ -84,6 +99,7 @@ export const Subscription = Type.Object({
   flow: Flow,
   createdAt: Type.String({ format: 'date-time', description: 'When it was created.' }),
   updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
+  activity: Type.Optional(SubscriptionActivity),
 }, { $id: 'Subscription', title: 'Subscription', description: 'A webhook subscription of your tenant.' })
 export type Subscription = Static<typeof Subscription>
 
