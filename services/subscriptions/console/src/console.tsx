@@ -11,7 +11,7 @@ export type Route =
 
 /** Hash routes, so the back button and a shared link work without any server-side routing. */
 function routeOf(hash: string): Route {
-  const [, section, id] = hash.replace(/^#\/?/, '').split('/')
+  const [section, id] = hash.replace(/^#\/?/, '').split('/')
   if (section === 'dead-letters') return id ? { view: 'dead-letters', subscriptionId: decodeURIComponent(id) } : { view: 'dead-letters' }
   if (section === 'subscriptions' && id) return { view: 'subscription', subscriptionId: decodeURIComponent(id) }
   return { view: 'subscriptions' }
