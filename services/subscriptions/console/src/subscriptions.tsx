@@ -5,6 +5,17 @@ import { Badge, Duration, errorNotice, NoticeLine, outcomeTone, Sparkline, Time,
 
 const flowName = (subscription: Subscription) => subscription.flow.workflowName ?? subscription.id
 
+/** `inventory.goods-received.v1` → "Goods received", with the exact type beneath it. */
+function EventType({ type }: { type: string }) {
+  const name = type.split('.')[1]?.replace(/-/g, ' ') ?? type
+  return (
+    <span class="stack">
+      <span>{name.charAt(0).toUpperCase() + name.slice(1)}</span>
+      <code class="muted small">{type}</code>
+    </span>
+  )
+}
+
 function StatusBadge({ status }: { status: string }) {
   return <Badge tone={status === 'active' ? 'ok' : 'bad'}>{status === 'active' ? 'Active' : 'Disabled'}</Badge>
 }
@@ -91,7 +102,7 @@ export function SubscriptionsView({ fail }: ViewProps) {
             {shown.map((subscription) => (
               <tr key={subscription.id}>
                 <td data-label="Flow"><a href={href({ view: 'subscription', subscriptionId: subscription.id })}>{flowName(subscription)}</a></td>
-                <td data-label="Event type"><code>{subscription.eventType}</code></td>
+                <td data-label="Event type"><EventType type={subscription.eventType} /></td>
                 <td data-label="Store">{subscription.filters.storeId ?? <span class="muted">All stores</span>}</td>
                 <td data-label="Status"><StatusBadge status={subscription.status} /></td>
                 <td data-label="Callback" class="callback">{subscription.callback}</td>
