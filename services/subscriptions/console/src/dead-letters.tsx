@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, type DeadLetter } from './api.js'
 import { href, type ViewProps } from './console.js'
-import { Badge, errorNotice, NoticeLine, Time, type Notice } from './parts.js'
+import { Badge, errorNotice, NoticeLine, Time, useAction } from './parts.js'
 
 const PAGE = 25
 
@@ -10,8 +10,7 @@ export function DeadLettersView({ subscriptionId, fail }: ViewProps & { subscrip
   const [items, setItems] = useState<DeadLetter[]>([])
   const [offset, setOffset] = useState(0)
   const [loading, setLoading] = useState(true)
-  const [busy, setBusy] = useState<string>()
-  const [notice, setNotice] = useState<Notice>()
+  const { busy, notice, setNotice, act } = useAction(fail, () => load())
 
   async function load(from = offset) {
     setLoading(true)
@@ -28,18 +27,6 @@ export function DeadLettersView({ subscriptionId, fail }: ViewProps & { subscrip
   }
   useEffect(() => { void load(0) }, [])
 
-  async function act(deadLetterId: string, action: () => Promise<string>) {
-    setBusy(deadLetterId)
-    try {
-      setNotice({ kind: 'ok', text: await action() })
-      await load()
-    } catch (error) {
-      fail(error)
-      setNotice(errorNotice(error))
-    } finally {
-      setBusy(undefined)
-    }
-  }
   const replay = (deadLetter: DeadLetter) =>
     act(deadLetter.id, async () => `Replayed: queued again with webhook-id ${(await api.replay(deadLetter.id)).deliveryId}.`)
   const discard = (deadLetter: DeadLetter) => {

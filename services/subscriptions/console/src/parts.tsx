@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact'
+import { useState } from 'preact/hooks'
 
 export interface Notice {
   kind: 'ok' | 'error'
@@ -7,6 +8,28 @@ export interface Notice {
 
 export function errorNotice(error: unknown): Notice {
   return { kind: 'error', text: error instanceof Error ? error.message : String(error) }
+}
+
+/**
+ * An operator's action: which one is running (its buttons wait), then its message, or the API's
+ * error (a refused key signs out). `then` reloads what the action changed.
+ */
+export function useAction(fail: (error: unknown) => void, then: () => Promise<void>) {
+  const [busy, setBusy] = useState<string>()
+  const [notice, setNotice] = useState<Notice>()
+  async function act(what: string, action: () => Promise<string>) {
+    setBusy(what)
+    try {
+      setNotice({ kind: 'ok', text: await action() })
+      await then()
+    } catch (error) {
+      fail(error)
+      setNotice(errorNotice(error))
+    } finally {
+      setBusy(undefined)
+    }
+  }
+  return { busy, notice, setNotice, act }
 }
 
 /** Success is announced politely, an error at once; both stay until the next action. */

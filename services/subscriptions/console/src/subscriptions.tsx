@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, type AttemptRecord, type Subscription } from './api.js'
 import { href, type ViewProps } from './console.js'
-import { Badge, Duration, errorNotice, NoticeLine, outcomeTone, Sparkline, Time, type Notice } from './parts.js'
+import { Badge, Duration, errorNotice, NoticeLine, outcomeTone, Sparkline, Time, useAction, type Notice } from './parts.js'
 
 const flowName = (subscription: Subscription) => subscription.flow.workflowName ?? subscription.id
 
@@ -130,8 +130,7 @@ function localInputValue(at: Date): string {
 export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscriptionId: string }) {
   const [subscription, setSubscription] = useState<Subscription>()
   const [attempts, setAttempts] = useState<AttemptRecord[]>()
-  const [busy, setBusy] = useState(false)
-  const [notice, setNotice] = useState<Notice>()
+  const { busy, notice, setNotice, act } = useAction(fail, () => load())
   const [since, setSince] = useState(() => localInputValue(new Date(Date.now() - 86_400_000)))
 
   async function load() {
@@ -146,21 +145,8 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
   }
   useEffect(() => { void load() }, [subscriptionId])
 
-  async function act(action: () => Promise<string>) {
-    setBusy(true)
-    try {
-      setNotice({ kind: 'ok', text: await action() })
-      await load()
-    } catch (error) {
-      fail(error)
-      setNotice(errorNotice(error))
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  const sendTest = () => act(async () => `Test notification queued (webhook-id ${(await api.sendTest(subscriptionId)).deliveryId}).`)
-  const toggle = () => act(async () => {
+  const sendTest = () => act('test', async () => `Test notification queued (webhook-id ${(await api.sendTest(subscriptionId)).deliveryId}).`)
+  const toggle = () => act('status', async () => {
     const changed = subscription?.status === 'active' ? await api.disable(subscriptionId) : await api.enable(subscriptionId)
     return changed.status === 'active' ? 'Subscription enabled.' : 'Subscription disabled: it receives nothing until enabled.'
   })
@@ -171,7 +157,7 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
       setNotice({ kind: 'error', text: 'Enter the date and time to redeliver from.' })
       return
     }
-    void act(async () => {
+    void act('redeliver', async () => {
       const { count } = await api.redeliver(subscriptionId, at.toISOString())
       return count === 0 ? 'No dead letters of this subscription since then.' : `${count} dead ${count === 1 ? 'letter' : 'letters'} queued again.`
     })
@@ -206,8 +192,8 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
         {subscription.disabledReason && <><dt>Disabled</dt><dd>{subscription.disabledReason}{subscription.disabledAt && <> (<Time at={subscription.disabledAt} />)</>}</dd></>}
       </dl>
       <div class="actions">
-        <button type="button" class="primary" onClick={sendTest} disabled={busy || subscription.status !== 'active'}>Send test</button>
-        <button type="button" onClick={toggle} disabled={busy}>{subscription.status === 'active' ? 'Disable' : 'Enable'}</button>
+        <button type="button" class="primary" onClick={sendTest} disabled={busy !== undefined || subscription.status !== 'active'}>Send test</button>
+        <button type="button" onClick={toggle} disabled={busy !== undefined}>{subscription.status === 'active' ? 'Disable' : 'Enable'}</button>
         <a class="button-link" href={href({ view: 'dead-letters', subscriptionId })}>Dead letters</a>
       </div>
       <form class="redeliver" onSubmit={redeliver}>
@@ -215,7 +201,7 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
           <label for="redeliver-since">Redeliver since</label>
           <input id="redeliver-since" type="datetime-local" required value={since} onInput={(event) => setSince(event.currentTarget.value)} />
         </div>
-        <button type="submit" disabled={busy}>Redeliver</button>
+        <button type="submit" disabled={busy !== undefined}>Redeliver</button>
       </form>
       <NoticeLine notice={notice} />
       <h2>Attempts</h2>

@@ -83,37 +83,26 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
 
-  app.post('/v1/subscriptions/:subscriptionId/enable', {
-    schema: {
-      operationId: 'EnableSubscription',
-      tags: [SUBSCRIPTIONS],
-      summary: 'Enable a subscription',
-      description: 'Makes a subscription that was disabled after sustained delivery failure active again.',
-      params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
-    },
-  }, async (request) => {
-    const record = await app.subscriptions.enable(request.tenantId, request.params.subscriptionId)
-    if (!record) throw notFound(request.params.subscriptionId)
-    request.log.info({ subscriptionId: record.id }, 'subscription enabled')
-    return subscriptionView(record)
-  })
+  /** Enable and disable share one shape: only the change, the words and the log line differ. */
+  function statusRoute(action: 'enable' | 'disable', operationId: string, summary: string, description: string,
+    change: (tenantId: string, subscriptionId: string) => Promise<SubscriptionRecord | undefined>) {
+    app.post(`/v1/subscriptions/:subscriptionId/${action}`, {
+      schema: { operationId, tags: [SUBSCRIPTIONS], summary, description, params: SubscriptionParams, response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) } },
+    }, async (request) => {
+      const record = await change(request.tenantId, request.params.subscriptionId)
+      if (!record) throw notFound(request.params.subscriptionId)
+      request.log.info({ subscriptionId: record.id }, `subscription ${action}d`)
+      return subscriptionView(record)
+    })
+  }
 
-  app.post('/v1/subscriptions/:subscriptionId/disable', {
-    schema: {
-      operationId: 'DisableSubscription',
-      tags: [SUBSCRIPTIONS],
-      summary: 'Disable a subscription',
-      description: 'Stops notifications to a subscription until it is enabled again (or its flow subscribes again); events meanwhile are not delivered.',
-      params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
-    },
-  }, async (request) => {
-    const record = await app.subscriptions.disable(request.tenantId, request.params.subscriptionId, DISABLED_BY_OPERATOR)
-    if (!record) throw notFound(request.params.subscriptionId)
-    request.log.info({ subscriptionId: record.id }, 'subscription disabled')
-    return subscriptionView(record)
-  })
+  statusRoute('enable', 'EnableSubscription', 'Enable a subscription',
+    'Makes a subscription that was disabled after sustained delivery failure active again.',
+    (tenantId, id) => app.subscriptions.enable(tenantId, id))
+
+  statusRoute('disable', 'DisableSubscription', 'Disable a subscription',
+    'Stops notifications to a subscription until it is enabled again (or its flow subscribes again); events meanwhile are not delivered.',
+    (tenantId, id) => app.subscriptions.disable(tenantId, id, DISABLED_BY_OPERATOR))
 
   app.post('/v1/subscriptions/:subscriptionId/secret/rotate', {
     schema: {
