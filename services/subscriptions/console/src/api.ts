@@ -1,9 +1,9 @@
 import type { Static } from '@sinclair/typebox'
 import type { AttemptRecord } from '@arrivals/contracts'
 import type { DeadLetter as DeadLetterSchema } from '../../src/schemas/deliveries.js'
-import type { Subscription } from '../../src/schemas/subscriptions.js'
+import type { ListedSubscription, Subscription } from '../../src/schemas/subscriptions.js'
 
-export type { AttemptRecord, Subscription }
+export type { AttemptRecord, ListedSubscription, Subscription }
 export type DeadLetter = Static<typeof DeadLetterSchema>
 
 const KEY = 'arrivals.console.apiKey'
@@ -52,7 +52,7 @@ const id = encodeURIComponent
 
 export const api = {
   subscriptions: (cursor?: string) =>
-    call<{ items: Subscription[]; nextCursor?: string }>('GET', `/v1/subscriptions?limit=50${cursor ? `&cursor=${id(cursor)}` : ''}`),
+    call<{ items: ListedSubscription[]; nextCursor?: string }>('GET', `/v1/subscriptions?limit=50${cursor ? `&cursor=${id(cursor)}` : ''}`),
   subscription: (subscriptionId: string) => call<Subscription>('GET', `/v1/subscriptions/${id(subscriptionId)}`),
   attempts: (subscriptionId: string) => call<{ items: AttemptRecord[] }>('GET', `/v1/subscriptions/${id(subscriptionId)}/attempts`),
   sendTest: (subscriptionId: string) => call<{ deliveryId: string }>('POST', `/v1/subscriptions/${id(subscriptionId)}/test`),

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks'
-import { api, type AttemptRecord, type Subscription } from './api.js'
+import { api, type AttemptRecord, type ListedSubscription, type Subscription } from './api.js'
 import { href, type ViewProps } from './console.js'
 import { Badge, Duration, errorNotice, NoticeLine, outcomeTone, Sparkline, Time, useAction, type Notice } from './parts.js'
 
@@ -20,8 +20,8 @@ function StatusBadge({ status }: { status: string }) {
   return <Badge tone={status === 'active' ? 'ok' : 'bad'}>{status === 'active' ? 'Active' : 'Disabled'}</Badge>
 }
 
-function LastAttempt({ subscription }: { subscription: Subscription }) {
-  const last = subscription.activity?.lastAttempt
+function LastAttempt({ subscription }: { subscription: ListedSubscription }) {
+  const last = subscription.activity.lastAttempt
   if (!last) return <span class="muted">None yet</span>
   return (
     <span class="stack">
@@ -33,7 +33,7 @@ function LastAttempt({ subscription }: { subscription: Subscription }) {
 
 /** The tenant's subscriptions, 50 per page from the API; the filters apply to what is loaded. */
 export function SubscriptionsView({ fail }: ViewProps) {
-  const [items, setItems] = useState<Subscription[]>([])
+  const [items, setItems] = useState<ListedSubscription[]>([])
   const [nextCursor, setNextCursor] = useState<string>()
   const [loading, setLoading] = useState(true)
   const [notice, setNotice] = useState<Notice>()
@@ -108,7 +108,7 @@ export function SubscriptionsView({ fail }: ViewProps) {
                 <td data-label="Callback" class="callback">{subscription.callback}</td>
                 <td data-label="Last attempt"><LastAttempt subscription={subscription} /></td>
                 <td data-label="Last 24 h">
-                  {subscription.activity && <Sparkline delivered={subscription.activity.delivered} failed={subscription.activity.failed} />}
+                  <Sparkline delivered={subscription.activity.delivered} failed={subscription.activity.failed} />
                 </td>
               </tr>
             ))}

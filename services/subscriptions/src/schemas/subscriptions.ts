@@ -84,14 +84,14 @@ export const SubscriptionActivity = Type.Object({
   }, { description: 'The most recent delivery attempt.' })),
   delivered: HourlyCounts('Delivered attempts per hour over the last 24 hours, oldest first (from the newest 100 attempts kept).'),
   failed: HourlyCounts('Every other attempt per hour over the last 24 hours, oldest first.'),
-}, { description: 'Recent delivery activity; only in the list.' })
+}, { description: 'Recent delivery activity.' })
 export type SubscriptionActivity = Static<typeof SubscriptionActivity>
 
 /** A subscription as the API shows it: the callback redacted, no secret. */
 export const Subscription = Type.Object({
   id: SubscriptionId,
   eventType: Type.String({ description: `Always "${GOODS_RECEIVED}".` }),
-  status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure or by an operator; re-subscribe or enable to resume.' }),
+  status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure; re-subscribe or enable to resume.' }),
   disabledReason: Type.Optional(Type.String({ description: 'Why it was disabled.' })),
   disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),
   callback: Type.String({ description: 'The callback URL without its query string (scheme, host and path).' }),
@@ -99,7 +99,6 @@ export const Subscription = Type.Object({
   flow: Flow,
   createdAt: Type.String({ format: 'date-time', description: 'When it was created.' }),
   updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
-  activity: Type.Optional(SubscriptionActivity),
 }, { $id: 'Subscription', title: 'Subscription', description: 'A webhook subscription of your tenant.' })
 export type Subscription = Static<typeof Subscription>
 
@@ -109,8 +108,15 @@ export const SubscriptionCreated = Type.Object({
   signingSecret: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_…) that signs every notification. Shown once, when the subscription is created; rotate it to get a new one.' })),
 }, { $id: 'SubscriptionCreated', title: 'Subscription created', description: 'The subscription; the signing secret only when it was created by this request.' })
 
+/** A listed subscription: the subscription and its recent activity (the connector's schemas stay as they are). */
+export const ListedSubscription = Type.Object({
+  ...Subscription.properties,
+  activity: SubscriptionActivity,
+}, { $id: 'ListedSubscription', title: 'Listed subscription', description: 'A subscription with its recent delivery activity.' })
+export type ListedSubscription = Static<typeof ListedSubscription>
+
 export const SubscriptionList = Type.Object({
-  items: Type.Array(Type.Ref(Subscription), { description: 'A page of your subscriptions (in no particular order).' }),
+  items: Type.Array(Type.Ref(ListedSubscription), { description: 'A page of your subscriptions (in no particular order).' }),
   nextCursor: Type.Optional(Type.String({ description: 'Pass as cursor for the next page; absent on the last one.' })),
 }, { description: 'A page of subscriptions.' })
 

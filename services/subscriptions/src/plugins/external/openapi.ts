@@ -5,7 +5,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import { completeDocument, CONNECTOR_DESCRIPTION, CONNECTOR_TAG } from '../../connector/definition.js'
 import { DeadLetter } from '../../schemas/deliveries.js'
 import { ErrorBody } from '../../schemas/errors.js'
-import { Subscription, SubscriptionCreated } from '../../schemas/subscriptions.js'
+import { ListedSubscription, Subscription, SubscriptionCreated } from '../../schemas/subscriptions.js'
 
 /**
  * Swagger 2.0 (the only version Power Automate imports) from the route schemas, served at /docs/json
@@ -13,7 +13,7 @@ import { Subscription, SubscriptionCreated } from '../../schemas/subscriptions.j
  * No host in it: Swagger UI calls whatever host served it; the connector gets the public one.
  */
 export default fp(async (app: FastifyInstance) => {
-  for (const schema of [ErrorBody, Subscription, SubscriptionCreated, DeadLetter]) app.addSchema(schema)
+  for (const schema of [ErrorBody, Subscription, SubscriptionCreated, ListedSubscription, DeadLetter]) app.addSchema(schema)
   await app.register(swagger, {
     swagger: {
       info: { title: 'Arrivals subscriptions', version: '1.0.0', description: `${CONNECTOR_DESCRIPTION} This is the whole API: the connector's operations and the operator API.` },
