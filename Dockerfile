@@ -23,6 +23,8 @@ RUN pnpm fetch
 COPY . .
 RUN pnpm install --frozen-lockfile
 RUN pnpm exec tsc -b "services/${SERVICE}"
+# The operator console's static files go into the subscriptions service's dist/ (served at /console/).
+RUN if [ "$SERVICE" = subscriptions ]; then pnpm --filter @arrivals/subscriptions build:console; fi
 # The service with its production dependencies only (workspace packages copied in, no dev tools),
 # then nothing but what runs: package.json, node_modules and the compiled dist (a package without a
 # `files` field would otherwise bring its src/, tests and configs, and pnpm's lockfile copy).

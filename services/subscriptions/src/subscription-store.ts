@@ -34,6 +34,8 @@ export interface SubscriptionStore {
   find(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): Promise<string | undefined>
   /** Active again (status 'active', disabledReason removed); undefined when it does not exist. */
   enable(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
+  /** Disabled with this reason (kept as it was when already disabled); undefined when it does not exist. */
+  disable(tenantId: string, id: string, reason: string): Promise<SubscriptionRecord | undefined>
   /** A new signing secret; the old one stops being used at once. */
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
@@ -44,6 +46,7 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
     list: registry.list,
     remove: registry.remove,
     enable: (tenantId, id) => registry.enable(tenantId, id),
+    disable: (tenantId, id, reason) => registry.disable(tenantId, id, reason),
 
     async subscribe({ tenantId, callbackUrl, filters, flow }) {
       const { record: fresh, secret } = newSubscriptionRecord(box, { tenantId, callbackUrl, filters, flow })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
+import { historyLimits } from '@arrivals/subscription-registry'
 import { HttpError } from '@arrivals/service-kit'
 import { replayTask, testTask } from '../delivery-tasks.js'
 import {
@@ -9,12 +10,14 @@ import {
 } from '../schemas/deliveries.js'
 import { errorResponses } from '../schemas/errors.js'
 import { ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
+import { subscriptionActivity } from '../subscription-activity.js'
 import { subscriptionView } from '../subscription-view.js'
 
 const subscriptionRef = Type.Ref(Subscription)
 const SUBSCRIPTIONS = 'subscriptions'
 const DEAD_LETTERS = 'dead letters'
 const MAX_CURSOR = 2n ** 64n - 1n
+const DISABLED_BY_OPERATOR = 'disabled by an operator'
 
 function notFound(subscriptionId: string): HttpError {
   return new HttpError(404, `your tenant has no subscription ${subscriptionId}`, 'SUBSCRIPTION_NOT_FOUND')
@@ -52,7 +55,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'ListSubscriptions',
       tags: [SUBSCRIPTIONS],
       summary: 'List subscriptions',
-      description: 'Lists your subscriptions a page at a time, callbacks redacted.',
+      description: 'Lists your subscriptions a page at a time, callbacks redacted, each with its recent delivery activity.',
       querystring: ListQuery,
       response: { 200: SubscriptionList, ...errorResponses(400, 401, 429, 503) },
     },
@@ -62,7 +65,12 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       throw new HttpError(400, 'querystring/cursor is not a cursor this API handed out; pass a nextCursor back, or none for the first page', 'INVALID_CURSOR')
     }
     const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: queryInteger(request.query.limit, 100, 1, 500) })
-    return { items: page.items.map(subscriptionView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
+    const now = Date.now()
+    const items = await Promise.all(page.items.map(async (record) => ({
+      ...subscriptionView(record),
+      activity: subscriptionActivity(await app.history.attempts.list(request.tenantId, record.id, historyLimits.attemptsPerSubscription), now),
+    })))
+    return { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
 
   app.get('/v1/subscriptions/:subscriptionId', {
@@ -76,21 +84,26 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
 
-  app.post('/v1/subscriptions/:subscriptionId/enable', {
-    schema: {
-      operationId: 'EnableSubscription',
-      tags: [SUBSCRIPTIONS],
-      summary: 'Enable a subscription',
-      description: 'Makes a subscription that was disabled after sustained delivery failure active again.',
-      params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) },
-    },
-  }, async (request) => {
-    const record = await app.subscriptions.enable(request.tenantId, request.params.subscriptionId)
-    if (!record) throw notFound(request.params.subscriptionId)
-    request.log.info({ subscriptionId: record.id }, 'subscription enabled')
-    return subscriptionView(record)
-  })
+  /** Enable and disable share one shape: only the change, the words and the log line differ. */
+  function statusRoute(action: 'enable' | 'disable', operationId: string, summary: string, description: string,
+    change: (tenantId: string, subscriptionId: string) => Promise<SubscriptionRecord | undefined>) {
+    app.post(`/v1/subscriptions/:subscriptionId/${action}`, {
+      schema: { operationId, tags: [SUBSCRIPTIONS], summary, description, params: SubscriptionParams, response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) } },
+    }, async (request) => {
+      const record = await change(request.tenantId, request.params.subscriptionId)
+      if (!record) throw notFound(request.params.subscriptionId)
+      request.log.info({ subscriptionId: record.id }, `subscription ${action}d`)
+      return subscriptionView(record)
+    })
+  }
+
+  statusRoute('enable', 'EnableSubscription', 'Enable a subscription',
+    'Makes a subscription that was disabled after sustained delivery failure active again.',
+    (tenantId, id) => app.subscriptions.enable(tenantId, id))
+
+  statusRoute('disable', 'DisableSubscription', 'Disable a subscription',
+    'Stops notifications to a subscription until it is enabled again (or its flow subscribes again); events meanwhile are not delivered.',
+    (tenantId, id) => app.subscriptions.disable(tenantId, id, DISABLED_BY_OPERATOR))
 
   app.post('/v1/subscriptions/:subscriptionId/secret/rotate', {
     schema: {
