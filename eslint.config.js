@@ -12,8 +12,7 @@ const amqplibOnlyInMessaging = { name: 'amqplib', message: 'Use @arrivals/messag
 // Who may still import amqplib, and why. Keep this list short.
 const amqplibAllowed = [
   'packages/messaging/**',
-  // Until the dispatcher moves onto @arrivals/messaging (next step of issue 12); then remove both.
-  'services/dispatcher/src/**',
+  // Until contracts' deprecated publisher is deleted (next step of issue 12).
   'packages/contracts/src/publisher.ts',
   // The benchmark's bare-amqplib contenders are the baseline by design; its harness inspects queues.
   'bench/**',
@@ -46,7 +45,7 @@ export default tseslint.config(
     files: [`services/${service}/src/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: service === 'dispatcher' ? [] : [amqplibOnlyInMessaging],
+        paths: [amqplibOnlyInMessaging],
         patterns: [
           { group: services.filter((s) => s !== service).map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
           { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
@@ -68,7 +67,7 @@ export default tseslint.config(
     },
   },
   {
-    // The packages that may import amqplib keep the other walls.
+    // The package that may import amqplib keeps the other walls.
     files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
   },
@@ -76,7 +75,7 @@ export default tseslint.config(
   // and policies know no adapter, broker or Redis client either: they see the ports (src/ports.ts).
   // These blocks repeat the service walls above, since a later block's rule replaces an earlier one's.
   ...[
-    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [] },
+    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [{ group: ['amqplib'], message: 'Use @arrivals/messaging, the one AMQP client.' }] },
     {
       paths: ['stages/**', 'policies/**', 'ports.ts', 'messages.ts', 'metrics.ts'],
       walls: [{ group: ['**/adapters/**', '**/runtime/**', 'amqplib', 'ioredis', 'undici'], message: 'Stages and policies reach the outside through src/ports.ts only.' }],
