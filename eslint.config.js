@@ -12,8 +12,6 @@ const amqplibOnlyInMessaging = { name: 'amqplib', message: 'Use @arrivals/messag
 // Who may still import amqplib, and why. Keep this list short.
 const amqplibAllowed = [
   'packages/messaging/**',
-  // Until contracts' deprecated publisher is deleted (next step of issue 12).
-  'packages/contracts/src/publisher.ts',
   // The benchmark's bare-amqplib contenders are the baseline by design; its harness inspects queues.
   'bench/**',
   // Tests and their kit read, purge and delete queues behind the client's back.
@@ -68,7 +66,7 @@ export default tseslint.config(
   },
   {
     // The package that may import amqplib keeps the other walls.
-    files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
+    files: ['packages/messaging/src/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
   },
   // The dispatcher's pipeline (runtime, stages, policies, adapters) knows nothing of fastify; the stages
