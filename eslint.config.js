@@ -13,9 +13,6 @@ const amqplibOnlyInMessaging = { name: 'amqplib', message: 'Use @arrivals/messag
 // Who may still import amqplib, and why. Keep this list short.
 const amqplibAllowed = [
   'packages/messaging/**',
-  // Until the dispatcher moves onto @arrivals/messaging (next step of issue 12); then remove both.
-  'services/dispatcher/src/**',
-  'packages/contracts/src/publisher.ts',
   // The benchmark's bare-amqplib contenders are the baseline by design; its harness inspects queues.
   'bench/**',
   // Tests and their kit read, purge and delete queues behind the client's back.
@@ -76,7 +73,7 @@ export default tseslint.config(
     files: [`services/${service}/src/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: service === 'dispatcher' ? [] : [amqplibOnlyInMessaging],
+        paths: [amqplibOnlyInMessaging],
         patterns: [
           { group: services.filter((s) => s !== service).map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
           { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
@@ -98,15 +95,15 @@ export default tseslint.config(
     },
   },
   {
-    // The packages that may import amqplib keep the other walls.
-    files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
+    // The package that may import amqplib keeps the other walls.
+    files: ['packages/messaging/src/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
   },
   // The dispatcher's pipeline (runtime, stages, policies, adapters) knows nothing of fastify; the stages
   // and policies know no adapter, broker or Redis client either: they see the ports (src/ports.ts).
   // These blocks repeat the service walls above, since a later block's rule replaces an earlier one's.
   ...[
-    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [] },
+    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [{ group: ['amqplib'], message: 'Use @arrivals/messaging, the one AMQP client.' }] },
     {
       paths: ['stages/**', 'policies/**', 'ports.ts', 'messages.ts', 'metrics.ts'],
       walls: [{ group: ['**/adapters/**', '**/runtime/**', 'amqplib', 'ioredis', 'undici'], message: 'Stages and policies reach the outside through src/ports.ts only.' }],

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import {
-  createEventPublisher, createSecretBox, goodsReceivedEvent, redactUrl, redisKeys, sealingContext,
-  type AttemptRecord, type EventPublisher, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
+  createSecretBox, goodsReceivedEvent, redactUrl, redisKeys, sealingContext,
+  type AttemptRecord, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
 } from '@arrivals/contracts'
+import { createEventPublisher, type EventPublisher } from '@arrivals/messaging'
 import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -96,7 +97,7 @@ export class World {
   }
 
   async publish(event: GoodsReceivedEvent, traceparent?: string): Promise<void> {
-    this.publisher ??= createEventPublisher({ url: this.ns.amqpUrl, namespace: this.ns.namespace })
+    this.publisher ??= createEventPublisher({ url: this.ns.amqpUrl, namespace: this.ns.namespace, clientName: 'dispatcher-test-publisher' })
     await this.publisher.publish(event, traceparent ? { traceparent } : {})
   }
 
