@@ -31,12 +31,7 @@ const registryLayout = {
   name: '@arrivals/subscription-registry/layout',
   message: 'Sources use the registry\'s API; its key layout is for the registry and for tests.',
 }
-const layoutAllowed = [
-  'packages/subscription-registry/**',
-  // The dispatcher still reads and writes through contracts' copy of the layout until it moves onto
-  // the registry (next step of issue 12); then remove this, and contracts' redisKeys and historyLimits.
-  'services/dispatcher/**',
-]
+const layoutAllowed = ['packages/subscription-registry/**']
 const packageWalls = [
   { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
   { group: ['@arrivals/inventory', '@arrivals/subscriptions', '@arrivals/dispatcher'], message: 'Packages import no service.' },

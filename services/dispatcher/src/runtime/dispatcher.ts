@@ -1,14 +1,14 @@
-import { brokerTopology, createSecretBox, redisKeys, topologyNames, type RedisKeys } from '@arrivals/contracts'
+import { brokerTopology, createSecretBox, topologyNames } from '@arrivals/contracts'
 import { createBroker } from '@arrivals/messaging'
 import type { CallbackPolicy } from '@arrivals/callback-safety'
 import { createRedisClient } from '@arrivals/service-kit'
+import { createSubscriptionRegistry, type ChangeWatch } from '@arrivals/subscription-registry'
 import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import type { DispatcherSettings } from '../settings.js'
-import { RedisDeadLetterArchive } from '../adapters/redis/dead-letter-archive.js'
 import { AttemptLog } from '../adapters/redis/attempt-log.js'
 import { SubscriptionCache } from '../adapters/redis/subscription-cache.js'
-import { SubscriptionChanges } from '../adapters/redis/subscription-changes.js'
+import { subscriptionChanges } from '../adapters/redis/subscription-changes.js'
 import { createSender } from '../adapters/sender.js'
 import { signedRequest } from '../adapters/signing.js'
 import { TaskQueue } from '../adapters/task-queue.js'
@@ -57,7 +57,6 @@ export interface Dispatcher {
 export function createDispatcher(settings: DispatcherSettings, options: DispatcherOptions): Dispatcher {
   const { log } = options
   const registry = options.registry ?? new Registry()
-  const keys: RedisKeys = redisKeys(settings.namespace)
   const tiers = retryTiers(settings.retryScheduleMs)
   const breakers = new CircuitBreakers({ failureThreshold: settings.circuitFailureThreshold, openMs: settings.circuitOpenMs })
   const consumerNames: ConsumerName[] = ['events', 'deliveries', 'dead-letters']
@@ -66,12 +65,12 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     return Object.fromEntries(consumerNames.map((name) => [name, consuming.has(name)]))
   })
   const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`)
-  const subscriber = redis.duplicate()
-  subscriber.on('error', () => {})
+  const stored = createSubscriptionRegistry({ redis, namespace: settings.namespace })
   const box = createSecretBox(settings.encryptionKey)
-  const cache = new SubscriptionCache({ redis, keys, box, log })
-  const attempts = new AttemptLog({ redis, keys, log })
-  const changes = new SubscriptionChanges(redis, keys)
+  const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log })
+  let changeWatch: ChangeWatch | undefined
+  const attempts = new AttemptLog({ attempts: stored.attempts, log })
+  const changes = subscriptionChanges(stored.subscriptions, stored.failures)
   const sender = createSender({
     policy: { allowPrivate: settings.callbackAllowPrivate, allowedPorts: settings.callbackAllowedPorts, ...(options.callbackLookup ? { lookup: options.callbackLookup } : {}) },
     timeoutMs: settings.deliveryTimeoutMs,
@@ -110,7 +109,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   }
   const fanOutContext: FanOutContext = { subscriptions: cache, tasks: queue, deadLetters: queue, metrics, log, waitOutRedisOutage }
   if (settings.firstAttemptInline) fanOutContext.inline = deliverContext
-  const archiveContext: ArchiveContext = { archive: new RedisDeadLetterArchive(redis, keys), metrics, waitOutRedisOutage }
+  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage }
 
   function registerConsumers(): void {
     const names = topologyNames(settings.namespace)
@@ -119,10 +118,6 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     consumers.register('events', names.dispatcherEventsQueue, settings.eventsPrefetch, (message) => fanOut(fanOutContext, message))
     consumers.register('dead-letters', names.deadLettersQueue, 20, (message) => archiveDeadLetter(archiveContext, message))
   }
-
-  // A lost pub/sub message cannot be told apart from none, so every (re)subscription starts afresh.
-  subscriber.on('message', (_channel: string, tenantId: string) => cache.invalidate(tenantId))
-  subscriber.on('ready', () => cache.invalidate())
 
   const consuming = () => !stopping && broker.consuming
 
@@ -137,7 +132,8 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     start() {
       if (started) return
       started = true
-      subscriber.subscribe(keys.subscriptionsChanged).catch((error: Error) => log.warn({ err: { message: error.message } }, 'subscription change notifications not subscribed; relying on version checks'))
+      // Its errors are the main client's outage again (logged there); until it is back the version checks catch changes.
+      changeWatch ??= cache.watch((error) => log.debug({ err: { message: error.message } }, 'subscription change signal not followed; relying on version checks'))
       registerConsumers()
       broker.start()
     },
@@ -166,7 +162,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
       // 4. Close, in order: history, HTTP, Redis (the broker closed at the end of its drain).
       await attempts.close()
       await sender.close()
-      subscriber.disconnect()
+      await changeWatch?.close()
       await redis.quit().catch(() => redis.disconnect())
       log.info({}, 'dispatcher stopped')
     },
