@@ -29,6 +29,7 @@ export function redisKeys(namespace: string) {
     subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions'),
     fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints'),
     version: (tenantId: string) => tenantKey(namespace, tenantId, 'version'),
+    storeCounts: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:per-store'),
     subscriptionsChanged: `${namespace}:subscriptions:changed`,
     attempts: (subscriptionId: string) => `${namespace}:attempts:${subscriptionId}`,
     deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters'),

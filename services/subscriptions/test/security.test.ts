@@ -144,8 +144,9 @@ describe('Entra ID bearer tokens', () => {
     await new Promise((resolve) => jwks?.close(resolve))
   })
 
+  // An operator's token unless the claims say otherwise (most cases here call the operator API).
   function token(claims: Record<string, unknown> = {}, options: { key?: CryptoKey; expiresIn?: string; kid?: string } = {}) {
-    return new SignJWT({ tid: entraTenant, ...claims })
+    return new SignJWT({ tid: entraTenant, roles: ['Arrivals.Operator'], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'test-key' })
       .setIssuer(typeof claims.iss === 'string' ? claims.iss : issuer)
       .setAudience(typeof claims.aud === 'string' ? claims.aud : audience)

@@ -23,6 +23,8 @@ end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('INCR', KEYS[3])
 redis.call('DEL', KEYS[4])
+-- The per-store counts of the quota are rebuilt from the records at the next create.
+redis.call('DEL', KEYS[5])
 return 1`
 
 /**
@@ -63,9 +65,9 @@ export class SubscriptionChanges implements SubscriptionChanger {
 
   /** Removes the subscription and its fingerprint (410 Gone); false when it was already gone. */
   async remove(tenantId: string, subscriptionId: string): Promise<boolean> {
-    const removed = await this.redis.eval(REMOVE, 4,
+    const removed = await this.redis.eval(REMOVE, 5,
       this.keys.subscriptions(tenantId), this.keys.fingerprints(tenantId), this.keys.version(tenantId), this.keys.failures(subscriptionId),
-      subscriptionId)
+      this.keys.storeCounts(tenantId), subscriptionId)
     if (removed !== 1) return false
     await this.redis.publish(this.keys.subscriptionsChanged, tenantId)
     return true
