@@ -168,6 +168,17 @@ describe('Entra ID bearer tokens', () => {
     expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers })).statusCode).toBe(204)
   })
 
+  it('makes a token without the Arrivals.Operator app role a maker: the connector\'s routes, not the operator API', async () => {
+    const maker = await bearer(token({ roles: ['Some.Other.Role'] }))
+    const created = await app.inject({ method: 'POST', url: '/v1/triggers/goods-received', headers: maker, payload: { callbackUrl: callbackUrl().url } })
+    expect(created.statusCode, created.body).toBe(201)
+    const listed = await app.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token({ roles: undefined })) })
+    expect(listed.statusCode).toBe(403)
+    expect(listed.json()).toMatchObject({ code: 'NOT_AN_OPERATOR', message: expect.stringMatching(/Arrivals\.Operator app role/) })
+    expect((await app.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token()) })).statusCode).toBe(200)
+    expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers: maker })).statusCode).toBe(204)
+  })
+
   it('refuses a wrong issuer, a wrong audience, an expired token, a foreign key and garbage with 401', async () => {
     const cases: [string, Promise<string> | string, RegExp][] = [
       ['issuer', token({ iss: 'https://login.microsoftonline.com/someone-else/v2.0' }), /"iss" claim/],
