@@ -162,7 +162,7 @@ describe('watch', () => {
 describe('layout', () => {
   it('is the one the dispatcher still reads through contracts until it moves onto the registry', () => {
     const legacy = redisKeys(ns.namespace)
-    for (const name of ['subscriptions', 'fingerprints', 'version', 'deadLetters', 'deadLettersByTime'] as const) {
+    for (const name of ['subscriptions', 'fingerprints', 'version', 'storeCounts', 'deadLetters', 'deadLettersByTime'] as const) {
       expect(keys[name]('t1')).toBe(legacy[name]('t1'))
     }
     expect(keys.attempts('t1', 'sub_a')).toBe(legacy.attempts('sub_a'))
