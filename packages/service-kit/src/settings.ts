@@ -200,3 +200,11 @@ export function commonSettingsTable(defaults: { port: number; listensFor: string
 
 /** The settings every service has, with their types. */
 export type CommonSettings = ValuesOf<ReturnType<typeof commonSettingsTable>>
+
+/**
+ * `AUTH_FAILURES_PER_MINUTE`, for every service with an API: how many failed authentications one
+ * client address may make per minute (per replica) before it gets 429s. Thirty leaves room for a
+ * person mistyping a key and a misconfigured client noticing, not for guessing keys.
+ */
+export const authFailuresPerMinute = setting('AUTH_FAILURES_PER_MINUTE', integer(30, { min: 0, max: 1_000_000 }),
+  'failed authentications per client address per minute (per replica) before `429`; `0` turns the throttle off')

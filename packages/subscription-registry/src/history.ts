@@ -51,11 +51,24 @@ export interface DeadLetters {
   list(tenantId: string, options: { limit: number; offset: number; subscriptionId?: string }): Promise<DeadLetterRecord[]>
   /** Oldest first: every dead letter of the subscription dead-lettered at or after `sinceMs`. */
   since(tenantId: string, subscriptionId: string, sinceMs: number): Promise<DeadLetterRecord[]>
+  /**
+   * Bounded `since`: walks at most about `examine` entries of the tenant's time index from `sinceMs`
+   * (every entry of the last millisecond it reaches, so none is skipped) and answers the
+   * subscription's among them, oldest first. `nextSinceMs` is where to go on, absent when it reached
+   * the end: the work of one call is bounded however many dead letters the tenant has.
+   */
+  scanSince(tenantId: string, subscriptionId: string, sinceMs: number, examine: number): Promise<DeadLettersSince>
   get(tenantId: string, id: string): Promise<DeadLetterRecord | undefined>
   /** Removes them from the hash and the time index; answers how many were there. */
   remove(tenantId: string, ids: readonly string[]): Promise<number>
   /** The newest dead letters that name no tenant. */
   listWithoutTenant(limit: number): Promise<DeadLetterRecord[]>
+}
+
+export interface DeadLettersSince {
+  records: DeadLetterRecord[]
+  /** Call again from here (exclusive of everything examined); absent when nothing is left. */
+  nextSinceMs?: number
 }
 
 /** Dead letters read per round trip while filtering by subscription. */
@@ -154,6 +167,26 @@ export function deadLetters(redis: Redis, keys: RegistryKeys): DeadLetters {
         records.push(...(await load(tenantId, ids.slice(start, start + PAGE))).filter((record) => record.subscriptionId === subscriptionId))
       }
       return records
+    },
+
+    async scanSince(tenantId, subscriptionId, sinceMs, examine) {
+      const key = keys.deadLettersByTime(tenantId)
+      const flat = await redis.zrangebyscore(key, sinceMs, '+inf', 'WITHSCORES', 'LIMIT', 0, examine + 1)
+      const ids: string[] = []
+      for (let index = 0; index + 1 < flat.length && ids.length < examine; index += 2) ids.push(flat[index]!)
+      let nextSinceMs: number | undefined
+      if (flat.length > examine * 2) {
+        // Cut after a whole millisecond: the rest of the last one is read too, and the next call starts after it.
+        const lastMs = Number(flat[examine * 2 - 1])
+        const seen = new Set(ids)
+        for (const id of await redis.zrangebyscore(key, lastMs, lastMs)) if (!seen.has(id)) ids.push(id)
+        nextSinceMs = lastMs + 1
+      }
+      const records: DeadLetterRecord[] = []
+      for (let start = 0; start < ids.length; start += PAGE) {
+        records.push(...(await load(tenantId, ids.slice(start, start + PAGE))).filter((record) => record.subscriptionId === subscriptionId))
+      }
+      return nextSinceMs === undefined ? { records } : { records, nextSinceMs }
     },
 
     async get(tenantId, id) {

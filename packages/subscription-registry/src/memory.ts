@@ -1,6 +1,6 @@
 import type { AttemptRecord, DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
 import type { SubscriptionRegistry } from './registry.js'
-import { disabledRecord, enabledRecord, type Subscriptions, type SubscriptionsChanged } from './subscriptions.js'
+import { defaultSubscriptionQuotas, disabledRecord, enabledRecord, quotaExceeded, type Subscriptions, type SubscriptionsChanged } from './subscriptions.js'
 import { historyLimits } from './layout.js'
 
 /**
@@ -38,9 +38,14 @@ export function createMemoryRegistry(): SubscriptionRegistry {
   }
 
   const subscriptions: Subscriptions = {
-    async create(record) {
+    async create(record, quotas = defaultSubscriptionQuotas) {
       const existing = of(fingerprints, record.tenantId).get(record.fingerprint)
       if (existing !== undefined && of(records, record.tenantId).has(existing)) return { created: false, id: existing }
+      const stored = [...of(records, record.tenantId).values()].map(parse)
+      if (stored.length >= quotas.subscriptions) throw quotaExceeded('subscriptions', quotas.subscriptions, record.filters.storeId)
+      if (stored.filter((other) => other.filters.storeId === record.filters.storeId).length >= quotas.subscriptionsPerStore) {
+        throw quotaExceeded('subscriptions-per-store', quotas.subscriptionsPerStore, record.filters.storeId)
+      }
       of(fingerprints, record.tenantId).set(record.fingerprint, record.id)
       write(record)
       return { created: true }
@@ -180,6 +185,13 @@ export function createMemoryRegistry(): SubscriptionRegistry {
         return sortedDeadLetters(tenantId).filter(([, { atMs }]) => atMs >= sinceMs)
           .map(([, { json }]) => JSON.parse(json) as DeadLetterRecord)
           .filter((record) => record.subscriptionId === subscriptionId)
+      },
+      async scanSince(tenantId, subscriptionId, sinceMs, examine) {
+        const from = sortedDeadLetters(tenantId).filter(([, { atMs }]) => atMs >= sinceMs)
+        const lastMs = from.length > examine ? from[examine - 1]![1].atMs : undefined
+        const examined = lastMs === undefined ? from : from.filter(([, { atMs }]) => atMs <= lastMs)
+        const records = examined.map(([, { json }]) => JSON.parse(json) as DeadLetterRecord).filter((record) => record.subscriptionId === subscriptionId)
+        return lastMs === undefined ? { records } : { records, nextSinceMs: lastMs + 1 }
       },
       async get(tenantId, id) {
         const entry = deadLetters.get(tenantId)?.get(id)

@@ -157,3 +157,23 @@ describe('watch', () => {
     }
   })
 })
+
+describe('quotas on Redis', () => {
+  it('lets no concurrent creates overshoot a quota: counting and writing are one step', async () => {
+    const tenant = tenantId('contoso')
+    const quotas = { subscriptions: 5, subscriptionsPerStore: 100 }
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => registry.subscriptions.create(subscriptionRecord(tenant), quotas)))
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(5)
+    expect(await redis.hlen(keys.subscriptions(tenant))).toBe(5)
+  })
+
+  it('rebuilds the per-store counts from the records when they are missing (before quotas, a bulk import, a 410 removal)', async () => {
+    const tenant = tenantId('contoso')
+    const quotas = { subscriptions: 100, subscriptionsPerStore: 3 }
+    await registry.subscriptions.importAll(Array.from({ length: 3 }, () => subscriptionRecord(tenant, { filters: { storeId: 'store-1' } })))
+    expect(await redis.exists(keys.storeCounts(tenant))).toBe(0)
+    await expect(registry.subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-1' } }), quotas)).rejects.toMatchObject({ quota: 'subscriptions-per-store' })
+    expect(await registry.subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-2' } }), quotas)).toEqual({ created: true })
+    expect(await redis.hgetall(keys.storeCounts(tenant))).toEqual({ 'store-1': '3', 'store-2': '1' })
+  })
+})

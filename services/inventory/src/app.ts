@@ -57,7 +57,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
     },
   })
   await app.register(events, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
-  await app.register(storeCatalogue, { namespace: settings.namespace })
+  await app.register(storeCatalogue, { namespace: settings.namespace, quota: settings.quotaStores })
   await app.register(idempotency, {
     namespace: settings.namespace,
     ttlSeconds: settings.idempotencyTtlSeconds,
@@ -68,7 +68,10 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   // (/healthz, /readyz, /metrics) and the documentation (/docs) stay outside, so they need neither.
   await app.register(async (api) => {
     const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
-    await withTypes.register(tenantAuth, { authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))] })
+    await withTypes.register(tenantAuth, {
+      authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))],
+      failuresPerMinute: settings.authFailuresPerMinute,
+    })
     await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'this API key' })
     await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
     await withTypes.register(stores)

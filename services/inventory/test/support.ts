@@ -26,11 +26,13 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
     port: 0,
     host: '127.0.0.1',
     logLevel: 'silent',
-    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), t.id])),
+    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), { tenantId: t.id, role: 'maker' as const }])),
     confirmTimeoutMs: 5_000,
     rateLimitPerMinute: 10_000,
     idempotencyTtlSeconds: 3_600,
     eventSource: 'urn:arrivals:inventory-test',
+    authFailuresPerMinute: 0,
+    quotaStores: 5_000,
     ...overrides,
   }
 }

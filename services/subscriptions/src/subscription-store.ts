@@ -1,7 +1,8 @@
 import { sealingContext, type FlowInfo, type SecretBox, type SubscriptionFilters, type SubscriptionRecord } from '@arrivals/contracts'
 import {
-  newSigningSecret, newSubscriptionRecord, subscriptionFingerprint, type SubscriptionPage, type Subscriptions,
+  newSigningSecret, newSubscriptionRecord, QuotaExceededError, subscriptionFingerprint, type SubscriptionPage, type SubscriptionQuotas, type Subscriptions,
 } from '@arrivals/subscription-registry'
+import { HttpError } from '@arrivals/service-kit'
 
 export interface SubscribeRequest {
   tenantId: string
@@ -40,7 +41,20 @@ export interface SubscriptionStore {
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
 
-export function subscriptionStore(registry: Subscriptions, box: SecretBox): SubscriptionStore {
+/**
+ * A full quota is 409: the tenant's subscriptions are in a state that does not allow one more until
+ * some are deleted. Not 429, which tells Power Automate to retry, and retrying cannot help.
+ */
+async function withinQuota<T>(create: () => Promise<T>): Promise<T> {
+  try {
+    return await create()
+  } catch (error) {
+    if (error instanceof QuotaExceededError) throw new HttpError(409, error.message, 'QUOTA_EXCEEDED')
+    throw error
+  }
+}
+
+export function subscriptionStore(registry: Subscriptions, box: SecretBox, quotas?: SubscriptionQuotas): SubscriptionStore {
   const store: SubscriptionStore = {
     get: registry.get,
     list: registry.list,
@@ -50,7 +64,7 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
 
     async subscribe({ tenantId, callbackUrl, filters, flow }) {
       const { record: fresh, secret } = newSubscriptionRecord(box, { tenantId, callbackUrl, filters, flow })
-      const created = await registry.create(fresh)
+      const created = await withinQuota(() => registry.create(fresh, quotas))
       if (created.created) return { record: fresh, created: true, secret }
 
       // The same flow subscribing again (saved again, or the platform retrying): active again, and

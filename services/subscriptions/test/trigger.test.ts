@@ -163,7 +163,7 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(broken.statusCode).toBe(400)
     const noKey = await app.inject({ method: 'POST', url: '/v1/triggers/goods-received', payload: { callbackUrl: url } })
     expect(noKey.statusCode).toBe(401)
-    const badKey = await subscribe(app, { id: 'x', apiKey: 'not-a-key-of-anyone-at-all' }, { callbackUrl: url })
+    const badKey = await subscribe(app, { id: 'x', apiKey: 'not-a-key-of-anyone-at-all', role: 'maker' }, { callbackUrl: url })
     expect(badKey.statusCode).toBe(401)
   })
 

@@ -2,12 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { CallbackRefusedError, checkCallbackUrl, type CallbackPolicy } from '@arrivals/callback-safety'
-import { inventoryKeys, redactUrl, type FlowInfo, type StoreRecord } from '@arrivals/contracts'
+import { redactUrl, type FlowInfo } from '@arrivals/contracts'
 import { HttpError } from '@arrivals/service-kit'
 import { CONNECTOR_TAG, TRIGGER_PATH } from '../connector/definition.js'
 import { publicBase, publicUrl } from '../public-url.js'
 import { errorResponses } from '../schemas/errors.js'
-import { StoreOptions, SubscriptionCreated, SubscriptionParams, TriggerBody } from '../schemas/subscriptions.js'
+import { SubscriptionCreated, SubscriptionParams, TriggerBody } from '../schemas/subscriptions.js'
 import { subscriptionView } from '../subscription-view.js'
 
 export interface TriggerOptions {
@@ -50,10 +50,8 @@ const created = {
   headers: { Location: { type: 'string', description: 'The subscription\'s URL; DELETE it to unsubscribe.', 'x-ms-summary': 'Location' } },
 }
 
-/** What the platforms call: the webhook trigger, its unsubscribe, and the store dropdown. */
+/** What the platforms call: the webhook trigger and its unsubscribe (the store dropdown is routes/stores.ts). */
 const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) => {
-  const keys = inventoryKeys(options.namespace)
-
   app.post(TRIGGER_PATH, {
     schema: {
       operationId: 'WhenGoodsReceived',
@@ -63,7 +61,7 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       'x-ms-trigger': 'single',
       'x-ms-trigger-hint': 'To see it work, record a goods receipt at one of your stores.',
       body: TriggerBody,
-      response: { 201: created, ...errorResponses(400, 401, 413, 415, 429, 503) },
+      response: { 201: created, ...errorResponses(400, 401, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const { callbackUrl, ...filters } = request.body
@@ -131,21 +129,6 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       },
     })
   }
-
-  app.get('/v1/stores', {
-    schema: {
-      operationId: 'ListStores',
-      tags: [CONNECTOR_TAG],
-      summary: 'List stores',
-      description: 'Lists the stores of your catalogue, for the store dropdown of the trigger.',
-      'x-ms-visibility': 'internal',
-      response: { 200: { ...StoreOptions, description: 'Your stores, ordered by ID.' }, ...errorResponses(401, 429, 503) },
-    },
-  }, async (request) => {
-    const records = (await app.redis.hvals(keys.stores(request.tenantId))).map((json) => JSON.parse(json) as StoreRecord)
-    records.sort((a, b) => (a.storeId < b.storeId ? -1 : a.storeId > b.storeId ? 1 : 0))
-    return { items: records.map(({ storeId, name }) => ({ storeId, name })) }
-  })
 }
 
 export default trigger

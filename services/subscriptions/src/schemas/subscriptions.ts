@@ -8,6 +8,11 @@ import { GOODS_RECEIVED, StoreId, limits } from '@arrivals/contracts'
  */
 export const QueryInteger = (description: string) => Type.String({ pattern: '^[0-9]{1,6}$', description })
 
+/** Stores in the connector's dropdown: a list people scroll, not a catalogue (type an ID past it). */
+export const STORE_DROPDOWN_LIMIT = 100
+/** The largest page of the store list. */
+export const STORE_PAGE_MAX = 500
+
 /** Clamps a QueryInteger to [min, max], or the fallback when absent. */
 export function queryInteger(text: string | undefined, fallback: number, min: number, max: number): number {
   return text === undefined ? fallback : Math.min(max, Math.max(min, Number(text)))
@@ -41,6 +46,8 @@ export const TriggerBody = Type.Object({
     minLength: 1,
     maxLength: limits.idLength,
     'x-ms-visibility': 'important',
+    // The dropdown shows ListStores' first page (ordered by ID, STORE_DROPDOWN_LIMIT by default); a
+    // store past it is typed in as a custom value.
     'x-ms-dynamic-values': { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' },
     ...field('Store', 'Only goods received at this store; leave empty for every store.'),
   })),
@@ -136,5 +143,15 @@ export const StoreOption = Type.Object({
 }, { description: 'A store of your catalogue.' })
 
 export const StoreOptions = Type.Object({
-  items: Type.Array(StoreOption, { ...field('Stores', 'Every store of your catalogue, ordered by ID.') }),
-}, { description: 'Your stores.' })
+  items: Type.Array(StoreOption, { ...field('Stores', 'One page of the stores of your catalogue that match the search, ordered by ID.') }),
+  nextCursor: Type.Optional(Type.String({ ...field('Next cursor', 'Pass back as cursor for the next page; absent on the last page.'), 'x-ms-visibility': 'internal' })),
+}, { description: 'Your stores, a page at a time.' })
+
+export const StoresQuery = Type.Object({
+  search: Type.Optional(Type.String({
+    maxLength: limits.idLength,
+    ...field('Search', 'Only stores whose ID or name contains this text (letters A to Z in any case).'),
+  })),
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$', ...field('Limit', `How many to return: 1 to ${STORE_PAGE_MAX} (default ${STORE_DROPDOWN_LIMIT}).`) })),
+  cursor: Type.Optional(Type.String({ pattern: StoreId.pattern, ...field('Cursor', 'From the previous page\'s nextCursor.'), 'x-ms-visibility': 'internal' })),
+}, { additionalProperties: false })
