@@ -1,11 +1,29 @@
 // One lint setup for the whole repository. Beyond style, it keeps the architecture's walls up:
 // no service imports another, contracts stay free of fastify, and only a service's settings
-// module reads the environment.
+// module reads the environment, and only packages/messaging talks AMQP.
 import js from '@eslint/js'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 const services = ['inventory', 'subscriptions', 'dispatcher']
+
+// One broker client: reconnects, failover, confirms and verdicts live in packages/messaging only.
+const amqplibOnlyInMessaging = { name: 'amqplib', message: 'Use @arrivals/messaging, the one AMQP client.' }
+// Who may still import amqplib, and why. Keep this list short.
+const amqplibAllowed = [
+  'packages/messaging/**',
+  // Until the dispatcher moves onto @arrivals/messaging (next step of issue 12); then remove both.
+  'services/dispatcher/src/**',
+  'packages/contracts/src/publisher.ts',
+  // The benchmark's bare-amqplib contenders are the baseline by design; its harness inspects queues.
+  'bench/**',
+  // Tests and their kit read, purge and delete queues behind the client's back.
+  '**/test/**', 'test/**', 'packages/test-kit/**',
+]
+const packageWalls = [
+  { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
+  { group: ['@arrivals/inventory', '@arrivals/subscriptions', '@arrivals/dispatcher'], message: 'Packages import no service.' },
+]
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'connector/**', 'coverage/**'] },
@@ -19,10 +37,16 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
+  {
+    files: ['**/*.{ts,js,mjs}'],
+    ignores: amqplibAllowed,
+    rules: { 'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging] }] },
+  },
   ...services.map((service) => ({
     files: [`services/${service}/src/**/*.ts`],
     rules: {
       'no-restricted-imports': ['error', {
+        paths: service === 'dispatcher' ? [] : [amqplibOnlyInMessaging],
         patterns: [
           { group: services.filter((s) => s !== service).map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
           { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
@@ -37,25 +61,40 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts'],
+    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts', 'packages/messaging/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
-          { group: ['@arrivals/inventory', '@arrivals/subscriptions', '@arrivals/dispatcher'], message: 'Packages import no service.' },
-        ],
-      }],
+      'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging], patterns: packageWalls }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Packages take settings as arguments.' }],
     },
   },
   {
-    files: ['services/dispatcher/src/delivery/**/*.ts'],
+    // The packages that may import amqplib keep the other walls.
+    files: ['packages/messaging/src/**/*.ts', 'packages/contracts/src/publisher.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: packageWalls }] },
+  },
+  // The dispatcher's pipeline (runtime, stages, policies, adapters) knows nothing of fastify; the stages
+  // and policies know no adapter, broker or Redis client either: they see the ports (src/ports.ts).
+  // These blocks repeat the service walls above, since a later block's rule replaces an earlier one's.
+  ...[
+    { paths: ['runtime/**', 'adapters/**', 'delivery/**'], walls: [] },
+    {
+      paths: ['stages/**', 'policies/**', 'ports.ts', 'messages.ts', 'metrics.ts'],
+      walls: [{ group: ['**/adapters/**', '**/runtime/**', 'amqplib', 'ioredis', 'undici'], message: 'Stages and policies reach the outside through src/ports.ts only.' }],
+    },
+  ].map(({ paths, walls }) => ({
+    files: paths.map((path) => `services/dispatcher/src/${path}`),
     rules: {
       'no-restricted-imports': ['error', {
-        patterns: [{ group: ['fastify', 'fastify-*', '@fastify/*', '../app.js', '../plugins/**', '../routes/**'], message: 'The delivery pipeline knows nothing of fastify.' }],
+        patterns: [
+          { group: ['fastify', 'fastify-*', '@fastify/*', '**/app.js', '**/plugins/**', '**/routes/**'], message: 'The delivery pipeline knows nothing of fastify.' },
+          ...walls,
+          { group: services.filter((s) => s !== 'dispatcher').map((s) => `@arrivals/${s}`), message: 'Services meet on the broker, in Redis and over HTTP; shared code goes to packages/.' },
+          { group: ['**/services/**', '../../*/src/**'], message: 'Services never import each other.' },
+          { group: ['@arrivals/test-kit'], message: 'The test kit is for tests only.' },
+        ],
       }],
     },
-  },
+  })),
   {
     files: ['**/test/**/*.ts', 'packages/test-kit/**', 'bench/**', 'scripts/**', '.ci/**', 'test/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },

@@ -6,7 +6,7 @@ import { dirname } from 'node:path'
 import { Queue } from 'bullmq'
 import amqp from 'amqplib'
 import { Redis } from 'ioredis'
-import { createEventPublisher } from '@arrivals/contracts'
+import { createEventPublisher } from '@arrivals/messaging'
 import { startProcess } from './process.mjs'
 import { BULLMQ_QUEUE, bareQueue } from './namespace.mjs'
 import { seedSubscriptions } from './workload.mjs'
@@ -113,7 +113,7 @@ export const contenders = {
       } finally {
         redis.disconnect()
       }
-      // The contracts' own publisher: validated CloudEvents, persistent, mandatory, confirmed.
+      // The integrators' publisher (@arrivals/messaging): validated CloudEvents, persistent, mandatory, confirmed.
       const publisher = createEventPublisher({ url: settings.amqpUrl, namespace, clientName: 'arrivals-bench', confirmTimeoutMs: 30_000 })
       await publisher.connect()
       return { publish: (event) => publisher.publish(event), close: () => publisher.close() }

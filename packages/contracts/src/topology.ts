@@ -1,4 +1,3 @@
-import type { Channel, Options } from 'amqplib'
 import { deliverableEventTypes } from './events.js'
 
 /** Routing key of every delivery task; the deliveries exchange is direct so retries route back here. */
@@ -34,22 +33,54 @@ export function retryLabel(delayMs: number): string {
   return `${delayMs}ms`
 }
 
-function quorumWorkQueue(deadLetterExchange: string): Options.AssertQueue {
+/** An exchange to declare: its name, its kind and whether it survives a broker restart. */
+export interface ExchangeDeclaration {
+  name: string
+  type: 'topic' | 'direct' | 'fanout'
+  options: { durable: boolean }
+}
+
+/** A queue to declare, with the broker arguments that make it what it is (x-queue-type, TTL, dead-lettering). */
+export interface QueueDeclaration {
+  name: string
+  options: { durable: boolean; arguments: Record<string, string | number> }
+}
+
+export interface BindingDeclaration {
+  queue: string
+  exchange: string
+  routingKey: string
+}
+
+/**
+ * The whole broker topology as data: what a broker client declares on every (re)connect, in this
+ * order (exchanges, then queues, then bindings). @arrivals/messaging applies it.
+ */
+export interface BrokerTopology {
+  exchanges: ExchangeDeclaration[]
+  queues: QueueDeclaration[]
+  bindings: BindingDeclaration[]
+}
+
+function quorumWorkQueue(name: string, deadLetterExchange: string): QueueDeclaration {
   return {
-    // Survives a broker restart; the messages in it are persistent too.
-    durable: true,
-    arguments: {
-      // Replicated (Raft) queue: a broker node can fail without losing accepted work.
-      'x-queue-type': 'quorum',
-      // A message whose consumer keeps dying (a poison message, a crash loop) is redelivered this
-      // many times, then dead-lettered instead of looping forever.
-      'x-delivery-limit': POISON_DELIVERY_LIMIT,
-      // Where poison messages go, with the broker's x-death/x-first-death-reason headers.
-      'x-dead-letter-exchange': deadLetterExchange,
-      // Dead-lettering that is itself confirmed: a dead letter is not dropped if the target is busy.
-      'x-dead-letter-strategy': 'at-least-once',
-      // Required by at-least-once dead-lettering: refuse new publishes rather than drop the oldest.
-      'x-overflow': 'reject-publish',
+    name,
+    options: {
+      // Survives a broker restart; the messages in it are persistent too.
+      durable: true,
+      arguments: {
+        // Replicated (Raft) queue: a broker node can fail without losing accepted work.
+        'x-queue-type': 'quorum',
+        // A message whose consumer keeps dying (a poison message, a crash loop) is redelivered this
+        // many times, then dead-lettered instead of looping forever.
+        'x-delivery-limit': POISON_DELIVERY_LIMIT,
+        // Where poison messages go, with the broker's x-death/x-first-death-reason headers.
+        'x-dead-letter-exchange': deadLetterExchange,
+        // Dead-lettering that is itself confirmed: a dead letter is not dropped if the target is busy.
+        'x-dead-letter-strategy': 'at-least-once',
+        // Required by at-least-once dead-lettering: refuse new publishes rather than drop the oldest.
+        'x-overflow': 'reject-publish',
+      },
     },
   }
 }
@@ -60,62 +91,88 @@ export interface TopologyOptions {
 }
 
 /**
- * Declares the whole topology idempotently. Publishers call it too, so an event published before the
- * first dispatcher starts already has a queue to wait in instead of being dropped as unroutable.
+ * The topology of a namespace (a pure function). Publishers declare it too, so an event published
+ * before the first dispatcher starts already has a queue to wait in instead of being dropped as
+ * unroutable; only the dispatcher passes the retry delays, since only it publishes retries.
  */
-export async function declareTopology(channel: Channel, namespace: string, options: TopologyOptions = {}): Promise<TopologyNames> {
+export function brokerTopology(namespace: string, options: TopologyOptions = {}): BrokerTopology {
   const names = topologyNames(namespace)
-
   // Every exchange is durable: a non-durable one vanishes on a broker restart, and publishes to it
   // then fail (404) until something declares it again, while its bindings are lost for good.
-  const durableExchange: Options.AssertExchange = { durable: true }
-  // Topic: the routing key is the event type, so consumers bind to exactly the types they handle.
-  await channel.assertExchange(names.eventsExchange, 'topic', durableExchange)
-  // Direct, one routing key: new tasks and retries that expire from their tier land in one queue.
-  await channel.assertExchange(names.deliveriesExchange, 'direct', durableExchange)
-  // Direct: the routing key is the tier label, so one exchange serves every retry delay.
-  await channel.assertExchange(names.retryExchange, 'direct', durableExchange)
-  // Fanout: every dead letter, whatever its origin, goes to the one archive queue.
-  await channel.assertExchange(names.deadLetterExchange, 'fanout', durableExchange)
-
-  await channel.assertQueue(names.dispatcherEventsQueue, quorumWorkQueue(names.deadLetterExchange))
-  for (const type of deliverableEventTypes) {
-    await channel.bindQueue(names.dispatcherEventsQueue, names.eventsExchange, type)
-  }
-
-  await channel.assertQueue(names.deliveriesQueue, quorumWorkQueue(names.deadLetterExchange))
-  await channel.bindQueue(names.deliveriesQueue, names.deliveriesExchange, DELIVERY_ROUTING_KEY)
-
-  // The end of the line: no dead-letter exchange of its own (nowhere further to go), no delivery
-  // limit (the archiver must see every one), consumed by the archiver.
-  await channel.assertQueue(names.deadLettersQueue, {
-    // Dead letters are what operators replay: they survive a broker restart.
-    durable: true,
-    // Replicated like the work queues: a failed node must not lose the only copy of a failure.
-    arguments: { 'x-queue-type': 'quorum' },
-  })
-  await channel.bindQueue(names.deadLettersQueue, names.deadLetterExchange, '')
-
+  const durable = { durable: true }
+  const exchanges: ExchangeDeclaration[] = [
+    // Topic: the routing key is the event type, so consumers bind to exactly the types they handle.
+    { name: names.eventsExchange, type: 'topic', options: durable },
+    // Direct, one routing key: new tasks and retries that expire from their tier land in one queue.
+    { name: names.deliveriesExchange, type: 'direct', options: durable },
+    // Direct: the routing key is the tier label, so one exchange serves every retry delay.
+    { name: names.retryExchange, type: 'direct', options: durable },
+    // Fanout: every dead letter, whatever its origin, goes to the one archive queue.
+    { name: names.deadLetterExchange, type: 'fanout', options: durable },
+  ]
+  const queues: QueueDeclaration[] = [
+    quorumWorkQueue(names.dispatcherEventsQueue, names.deadLetterExchange),
+    quorumWorkQueue(names.deliveriesQueue, names.deadLetterExchange),
+    // The end of the line: no dead-letter exchange of its own (nowhere further to go), no delivery
+    // limit (the archiver must see every one), consumed by the archiver.
+    {
+      name: names.deadLettersQueue,
+      options: {
+        // Dead letters are what operators replay: they survive a broker restart.
+        durable: true,
+        // Replicated like the work queues: a failed node must not lose the only copy of a failure.
+        arguments: { 'x-queue-type': 'quorum' },
+      },
+    },
+  ]
+  const bindings: BindingDeclaration[] = [
+    ...deliverableEventTypes.map((type) => ({ queue: names.dispatcherEventsQueue, exchange: names.eventsExchange, routingKey: type })),
+    { queue: names.deliveriesQueue, exchange: names.deliveriesExchange, routingKey: DELIVERY_ROUTING_KEY },
+    { queue: names.deadLettersQueue, exchange: names.deadLetterExchange, routingKey: '' },
+  ]
   for (const delayMs of new Set(options.retryDelaysMs ?? [])) {
     const queue = names.retryQueue(delayMs)
-    await channel.assertQueue(queue, {
-      // A waiting retry is accepted work: it survives a broker restart.
-      durable: true,
-      arguments: {
-        // Replicated, like the work queues: waiting retries survive the loss of a node.
-        'x-queue-type': 'quorum',
-        // Every message waits exactly this long; one queue per delay means no head-of-line blocking.
-        'x-message-ttl': delayMs,
-        // When the wait is over the broker routes the task back to the deliveries queue.
-        'x-dead-letter-exchange': names.deliveriesExchange,
-        'x-dead-letter-routing-key': DELIVERY_ROUTING_KEY,
-        // A retry is never dropped on its way back, even if the deliveries queue pushes back.
-        'x-dead-letter-strategy': 'at-least-once',
-        // Required by at-least-once dead-lettering: refuse new publishes rather than drop the oldest.
-        'x-overflow': 'reject-publish',
+    queues.push({
+      name: queue,
+      options: {
+        // A waiting retry is accepted work: it survives a broker restart.
+        durable: true,
+        arguments: {
+          // Replicated, like the work queues: waiting retries survive the loss of a node.
+          'x-queue-type': 'quorum',
+          // Every message waits exactly this long; one queue per delay means no head-of-line blocking.
+          'x-message-ttl': delayMs,
+          // When the wait is over the broker routes the task back to the deliveries queue.
+          'x-dead-letter-exchange': names.deliveriesExchange,
+          'x-dead-letter-routing-key': DELIVERY_ROUTING_KEY,
+          // A retry is never dropped on its way back, even if the deliveries queue pushes back.
+          'x-dead-letter-strategy': 'at-least-once',
+          // Required by at-least-once dead-lettering: refuse new publishes rather than drop the oldest.
+          'x-overflow': 'reject-publish',
+        },
       },
     })
-    await channel.bindQueue(queue, names.retryExchange, retryLabel(delayMs))
+    bindings.push({ queue, exchange: names.retryExchange, routingKey: retryLabel(delayMs) })
   }
-  return names
+  return { exchanges, queues, bindings }
+}
+
+/** What declaring needs of a channel; amqplib's Channel has it (kept structural: no amqplib here). */
+export interface TopologyChannel {
+  assertExchange(name: string, type: string, options: { durable: boolean }): Promise<unknown>
+  assertQueue(name: string, options: { durable: boolean; arguments: Record<string, string | number> }): Promise<unknown>
+  bindQueue(queue: string, exchange: string, routingKey: string): Promise<unknown>
+}
+
+/**
+ * Declares the whole topology idempotently.
+ * @deprecated Use @arrivals/messaging (`applyTopology`, or a broker created with `brokerTopology`).
+ * Kept only while services/dispatcher still has its own broker client; delete it when that moves.
+ */
+export async function declareTopology(channel: TopologyChannel, namespace: string, options: TopologyOptions = {}): Promise<TopologyNames> {
+  const { exchanges, queues, bindings } = brokerTopology(namespace, options)
+  for (const exchange of exchanges) await channel.assertExchange(exchange.name, exchange.type, exchange.options)
+  for (const queue of queues) await channel.assertQueue(queue.name, queue.options)
+  for (const binding of bindings) await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey)
+  return topologyNames(namespace)
 }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ErrorBody } from './error-responses.js'
 
 /** A dependency (RabbitMQ, Redis) is down: the caller should retry after a while. */
 export class ServiceUnavailableError extends Error {
@@ -21,13 +22,6 @@ const REDIS_DOWN = /Stream isn't writeable|Connection is closed|enableOfflineQue
 
 function isRedisUnavailable(error: Error): boolean {
   return error.name === 'MaxRetriesPerRequestError' || (REDIS_DOWN.test(error.message) && !('statusCode' in error))
-}
-
-export interface ErrorBody {
-  statusCode: number
-  error: string
-  message: string
-  code?: string
 }
 
 const reasonPhrases: Record<number, string> = {

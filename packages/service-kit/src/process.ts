@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { SettingsError, type Env } from './settings.js'
 
 /**
  * Logger options for every service: structured, and secrets are censored at every level: API keys,
@@ -39,4 +40,51 @@ export async function runService({ app, port, host, shutdownDelayMs = 25_000 }: 
     await app.close()
   })
   await app.listen({ port, host })
+}
+
+/** What the bootstrap needs of a service's settings. */
+export interface ListenSettings {
+  port: number
+  host: string
+  logLevel: string
+  namespace: string
+}
+
+export interface ServiceStart<S extends ListenSettings> {
+  service: string
+  /** The environment the service's readSettings reads (process.env). */
+  env: Env
+  readSettings: (env: Env) => S
+  buildApp: (settings: S, logger: NonNullable<FastifyServerOptions['logger']>) => Promise<FastifyInstance>
+  /** The hard deadline of a graceful shutdown (default 25 s). */
+  shutdownDelayMs?: (settings: S) => number
+  /** Where a settings problem is told (stderr); the process exits 1 after it. */
+  fail?: (message: string) => never
+}
+
+function exitWith(message: string): never {
+  // No logger exists yet: the message says what to fix, on stderr, and the exit code says it failed.
+  process.stderr.write(`${message}\n`)
+  process.exit(1)
+}
+
+/**
+ * A service's server.ts: reads its settings (exit 1 with every problem on a SettingsError), builds
+ * the app with the service's logger, listens until SIGTERM/SIGINT, and logs where it listens.
+ */
+export async function startService<S extends ListenSettings>(start: ServiceStart<S>): Promise<FastifyInstance> {
+  const fail = start.fail ?? exitWith
+  let settings: S
+  try {
+    settings = start.readSettings(start.env)
+  } catch (error) {
+    return fail(`${start.service}: ${error instanceof SettingsError ? error.message : String(error)}`)
+  }
+  const app = await start.buildApp(settings, loggerOptions(start.service, settings.logLevel))
+  const shutdownDelayMs = start.shutdownDelayMs?.(settings)
+  await runService({ app, port: settings.port, host: settings.host, ...(shutdownDelayMs === undefined ? {} : { shutdownDelayMs }) })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : settings.port
+  app.log.info({ port, host: settings.host, namespace: settings.namespace }, 'listening')
+  return app
 }

@@ -1,3 +1,5 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { redactCredentials } from './settings.js'
@@ -34,3 +36,24 @@ export async function redisAnswers(redis: Redis): Promise<boolean> {
   if (redis.status !== 'ready') return false
   return (await redis.ping().catch(() => '')) === 'PONG'
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis
+  }
+}
+
+export interface RedisPluginOptions {
+  url: string
+  /** Shown by CLIENT LIST, so an operator can tell the services' connections apart. */
+  connectionName: string
+}
+
+/** The service's one Redis client as the `redis` decorator: fails fast while Redis is away, quits on close. */
+export const redisPlugin = fp(async (app: FastifyInstance, options: RedisPluginOptions) => {
+  const redis = createRedisClient(options.url, app.log, options.connectionName)
+  app.decorate('redis', redis)
+  app.addHook('onClose', async () => {
+    await redis.quit().catch(() => redis.disconnect())
+  })
+}, { name: 'redis' })

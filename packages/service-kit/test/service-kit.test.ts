@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
-import { apiKeyAuthenticator, hashApiKey, installErrorHandling, operations, parseApiKeys, settingsReader, tenantAuth, ServiceUnavailableError } from '../src/index.js'
+import { apiKeyAuthenticator, hashApiKey, installErrorHandling, operations, boolean, integer, parseApiKeys, readSettingsTable, setting, tenantAuth, url, ServiceUnavailableError } from '../src/index.js'
 
 describe('parseApiKeys', () => {
   it('maps key hashes to tenants and never keeps the key', () => {
@@ -15,13 +15,14 @@ describe('parseApiKeys', () => {
   })
 })
 
-describe('settingsReader', () => {
+describe('readSettingsTable', () => {
   it('collects every problem before failing', () => {
-    const read = settingsReader({ PORT: 'eighty', FLAG: 'maybe', URL: 'http://x' })
-    read.integer('PORT', 1, { min: 0, max: 65535 })
-    read.boolean('FLAG', false)
-    read.url('URL', 'amqp://x', ['amqp:'])
-    expect(() => read.done()).toThrow(/PORT must be an integer[\s\S]*FLAG must be true or false[\s\S]*URL must be a amqp URL/)
+    const table = {
+      port: setting('PORT', integer(1, { min: 0, max: 65535 }), 'port'),
+      flag: setting('FLAG', boolean(false), 'flag'),
+      url: setting('URL', url('amqp://x', ['amqp:']), 'url'),
+    }
+    expect(() => readSettingsTable(table, { PORT: 'eighty', FLAG: 'maybe', URL: 'http://x' })).toThrow(/PORT must be an integer[\s\S]*FLAG must be true or false[\s\S]*URL must be a amqp URL/)
   })
 })
 

@@ -1,5 +1,7 @@
 import { parseEncryptionKey } from '@arrivals/contracts'
-import { commonSettings, type Env } from '@arrivals/service-kit'
+import {
+  boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env,
+} from '@arrivals/service-kit'
 
 /** Everything the dispatcher is configured with; tests and the benchmark build one directly. */
 export interface DispatcherSettings {
@@ -31,6 +33,8 @@ export interface DispatcherSettings {
   firstAttemptInline: boolean
   /** An endpoint answering slower than this (recent average) gets its first attempts through tasks. */
   inlineMaxLatencyMs: number
+  /** This replica's name in connection names (HOSTNAME: the pod's name); server.ts falls back to the process id. */
+  replicaName?: string | undefined
 }
 
 export const DEFAULT_RETRY_SCHEDULE = '5s,30s,2m,10m,1h,6h,24h'
@@ -59,51 +63,46 @@ export function parseRetrySchedule(text: string): number[] {
   })
 }
 
-/** Reads and validates the environment; every problem is reported at once. */
-export function readSettings(env: Env): DispatcherSettings {
-  const { read, common } = commonSettings(env, { port: 3003 })
-  let encryptionKey: Buffer = Buffer.alloc(0)
-  try {
-    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'))
-  } catch (error) {
-    read.problem((error as Error).message)
-  }
-  let retryScheduleMs: number[] = []
-  try {
-    retryScheduleMs = parseRetrySchedule(read.string('RETRY_SCHEDULE', DEFAULT_RETRY_SCHEDULE))
-  } catch (error) {
-    read.problem((error as Error).message)
-  }
-  const duration = (name: string, fallback: number, min = 1) => read.integer(name, fallback, { min, max: 7 * 86_400_000 })
-  const count = (name: string, fallback: number, max = 10_000) => read.integer(name, fallback, { min: 1, max })
+const duration = (fallback: number, min = 1) => integer(fallback, { min, max: 7 * 86_400_000 })
+const count = (fallback: number, max = 10_000) => integer(fallback, { min: 1, max })
 
-  const deliveryConcurrency = count('DELIVERY_CONCURRENCY', 64, 1000)
-  const deliveryPrefetch = count('DELIVERY_PREFETCH', 64, 1000)
-  const settings: DispatcherSettings = {
-    ...common,
-    encryptionKey,
-    callbackAllowPrivate: read.boolean('CALLBACK_ALLOW_PRIVATE', false),
-    retryScheduleMs,
-    deliveryTimeoutMs: duration('DELIVERY_TIMEOUT_MS', 10_000, 100),
-    eventsPrefetch: count('EVENTS_PREFETCH', 64, 1000),
-    deliveryPrefetch,
-    deliveryConcurrency,
-    // Half of all sends by default: one endpoint can go fast, but never take every slot.
-    endpointConcurrency: count('ENDPOINT_CONCURRENCY', Math.max(1, Math.floor(Math.min(deliveryConcurrency, deliveryPrefetch) / 2)), 1000),
-    retryAfterMaxMs: duration('RETRY_AFTER_MAX_MS', 3_600_000),
-    max4xxAttempts: count('MAX_4XX_ATTEMPTS', 3, 100),
-    circuitFailureThreshold: count('CIRCUIT_FAILURE_THRESHOLD', 5),
-    circuitOpenMs: duration('CIRCUIT_OPEN_MS', 30_000),
-    disableAfterFailures: count('DISABLE_AFTER_FAILURES', 20, 1_000_000),
-    disableAfterMs: duration('DISABLE_AFTER_MS', 86_400_000, 0),
-    drainTimeoutMs: duration('DRAIN_TIMEOUT_MS', 10_000, 0),
-    firstAttemptInline: read.boolean('FIRST_ATTEMPT_INLINE', true),
-    inlineMaxLatencyMs: duration('INLINE_MAX_LATENCY_MS', 250),
-  }
-  if (settings.endpointConcurrency >= settings.deliveryPrefetch && settings.deliveryPrefetch > 1) {
-    read.problem(`ENDPOINT_CONCURRENCY (${settings.endpointConcurrency}) must be below DELIVERY_PREFETCH (${settings.deliveryPrefetch}), or one slow endpoint can hold every delivery slot; leave it unset for half`)
-  }
-  read.done()
-  return settings
+/** Every variable the dispatcher reads; the README's settings table is this table (a test compares them). */
+export const dispatcherSettingsTable = {
+  ...commonSettingsTable({ port: 3003, listensFor: '/healthz, /readyz and /metrics' }),
+  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed(parseEncryptionKey, Buffer.alloc(0), '(required)'),
+    'base64 of 32 random bytes, the subscriptions service\'s key; make one with `node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64\'))"`', { secret: true }),
+  callbackAllowPrivate: setting('CALLBACK_ALLOW_PRIVATE', boolean(false), 'allow http and loopback/private callbacks (development, tests)'),
+  retryScheduleMs: setting('RETRY_SCHEDULE', parsed((raw) => parseRetrySchedule(raw ?? DEFAULT_RETRY_SCHEDULE), [] as number[], `\`${DEFAULT_RETRY_SCHEDULE}\``),
+    'delay before each retry (units `ms s m h d`); its length is the number of retries'),
+  deliveryTimeoutMs: setting('DELIVERY_TIMEOUT_MS', duration(10_000, 100), 'whole-attempt timeout (connect, headers, body)'),
+  eventsPrefetch: setting('EVENTS_PREFETCH', count(64, 1000), 'unacknowledged events per replica (also bounds the inline first attempts)'),
+  deliveryPrefetch: setting('DELIVERY_PREFETCH', count(64, 1000), 'unacknowledged delivery tasks per replica'),
+  deliveryConcurrency: setting('DELIVERY_CONCURRENCY', count(64, 1000), 'webhook requests in flight per replica'),
+  endpointConcurrency: setting('ENDPOINT_CONCURRENCY', optionalInteger({ min: 1, max: 1000 }, 'half of `DELIVERY_CONCURRENCY` (or of `DELIVERY_PREFETCH`, the smaller; must stay below the prefetch)'),
+    'requests in flight per endpoint (scheme+host+path) per replica; beyond it tasks for a fast endpoint wait their turn, a slow one (slower than `INLINE_MAX_LATENCY_MS`) keeps a quarter as many waiting and the rest are deferred to the shortest tier'),
+  retryAfterMaxMs: setting('RETRY_AFTER_MAX_MS', duration(3_600_000), 'a receiver\'s `Retry-After` is honoured up to this'),
+  max4xxAttempts: setting('MAX_4XX_ATTEMPTS', count(3, 100), 'attempts in all for a 4xx other than 408/410/429 (and 3xx)'),
+  circuitFailureThreshold: setting('CIRCUIT_FAILURE_THRESHOLD', count(5),
+    'consecutive endpoint failures that open its circuit (only if it had no success within `CIRCUIT_OPEN_MS`)'),
+  circuitOpenMs: setting('CIRCUIT_OPEN_MS', duration(30_000), 'how long an open circuit holds new deliveries back'),
+  disableAfterFailures: setting('DISABLE_AFTER_FAILURES', count(20, 1_000_000), 'consecutive failed attempts that disable a subscription…'),
+  disableAfterMs: setting('DISABLE_AFTER_MS', duration(86_400_000, 0), '…when they also span at least this long'),
+  drainTimeoutMs: setting('DRAIN_TIMEOUT_MS', duration(10_000, 0), 'on SIGTERM, how long in-flight deliveries may finish before they are handed back'),
+  firstAttemptInline: setting('FIRST_ATTEMPT_INLINE', boolean(true),
+    'the fan-out stage makes the first attempt itself for a fast, healthy endpoint, waiting for its send slot (no second broker hop); otherwise, and for every retry, a task'),
+  inlineMaxLatencyMs: setting('INLINE_MAX_LATENCY_MS', duration(250),
+    'an endpoint whose recent answers (or a request in flight) take longer gets its first attempts through tasks'),
+  replicaName: setting('HOSTNAME', optionalText('(the process id)'), 'this replica\'s name in its broker and Redis connection names (Kubernetes sets it to the pod\'s)'),
 }
 
+/** The only place the dispatcher reads the environment; every problem is reported at once. */
+export function readSettings(env: Env): DispatcherSettings {
+  return readSettingsTable(dispatcherSettingsTable, env, (values, problem) => {
+    // Half of all sends by default: one endpoint can go fast, but never take every slot.
+    const endpointConcurrency = values.endpointConcurrency ?? Math.max(1, Math.floor(Math.min(values.deliveryConcurrency, values.deliveryPrefetch) / 2))
+    if (endpointConcurrency >= values.deliveryPrefetch && values.deliveryPrefetch > 1) {
+      problem(`ENDPOINT_CONCURRENCY (${endpointConcurrency}) must be below DELIVERY_PREFETCH (${values.deliveryPrefetch}), or one slow endpoint can hold every delivery slot; leave it unset for half`)
+    }
+    return { ...values, endpointConcurrency }
+  })
+}

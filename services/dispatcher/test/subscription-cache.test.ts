@@ -1,6 +1,6 @@
 import { sealingContext } from '@arrivals/contracts'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { SubscriptionCache } from '../src/delivery/subscription-cache.js'
+import { SubscriptionCache } from '../src/adapters/redis/subscription-cache.js'
 import { receipt, tenant, World } from './support.js'
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} }

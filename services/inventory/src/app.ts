@@ -1,13 +1,13 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { apiKeyAuthenticator, HttpError, installErrorHandling, operations, redisAnswers, tenantAuth } from '@arrivals/service-kit'
+import {
+  ajvOptions, apiKeyAuthenticator, HttpError, installErrorHandling, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
+} from '@arrivals/service-kit'
 import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
-import redis from './plugins/app/redis.js'
 import storeCatalogue from './plugins/app/store-catalogue.js'
 import openapi from './plugins/external/openapi.js'
-import rateLimit from './plugins/external/rate-limit.js'
 import receipts from './routes/receipts.js'
 import stores from './routes/stores.js'
 import type { InventorySettings } from './settings.js'
@@ -25,16 +25,8 @@ export function serverOptions(logger: FastifyServerOptions['logger'] = false): F
   return {
     logger,
     bodyLimit: BODY_LIMIT_BYTES,
-    ajv: {
-      customOptions: {
-        // Unknown fields are a 400 that names them, not silently dropped.
-        removeAdditional: false,
-        // "5" is not a quantity: types are checked as sent.
-        coerceTypes: false,
-        // Defaults are applied by the handler, so an Idempotency-Key hash covers the body as sent.
-        useDefaults: false,
-      },
-    },
+    // Defaults are applied by the handler, so an Idempotency-Key hash covers the body as sent.
+    ajv: ajvOptions({ useDefaults: false }),
   }
 }
 
@@ -56,7 +48,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   })
 
   await app.register(openapi)
-  await app.register(redis, { url: settings.redisUrl })
+  await app.register(redisPlugin, { url: settings.redisUrl, connectionName: 'arrivals-inventory' })
   await app.register(operations, {
     service: 'inventory',
     readiness: {
@@ -77,7 +69,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   await app.register(async (api) => {
     const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
     await withTypes.register(tenantAuth, { authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))] })
-    await withTypes.register(rateLimit, { perMinute: settings.rateLimitPerMinute })
+    await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'this API key' })
     await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
     await withTypes.register(stores)
   })

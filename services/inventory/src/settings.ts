@@ -1,7 +1,6 @@
-import { commonSettings, parseApiKeys, type Env } from '@arrivals/service-kit'
-
-/** AMQP_URL, REDIS_URL, NAMESPACE, PORT, HOST, LOG_LEVEL: read alike by every service. */
-type CommonSettings = ReturnType<typeof commonSettings>['common']
+import {
+  commonSettingsTable, integer, parseApiKeys, parsed, readSettingsTable, setting, text, type CommonSettings, type Env,
+} from '@arrivals/service-kit'
 
 export interface InventorySettings extends CommonSettings {
   /** SHA-256 of each bootstrap API key → the tenant it names. */
@@ -16,25 +15,29 @@ export interface InventorySettings extends CommonSettings {
   eventSource: string
 }
 
+const apiKeys = parsed((raw) => {
+  const keys = parseApiKeys(raw)
+  if (keys.size === 0) throw new Error('API_KEYS must list at least one tenantId:key pair (keys of 16 characters or more), e.g. API_KEYS=contoso:$(openssl rand -hex 24)')
+  return keys
+}, new Map<string, string>(), '(required)')
+
+const eventSource = parsed((raw) => {
+  const value = text('urn:arrivals:inventory').parse(raw, 'EVENT_SOURCE')
+  if (value.length > 256) throw new Error('EVENT_SOURCE must be at most 256 characters (a URI-reference naming this producer)')
+  return value
+}, 'urn:arrivals:inventory', '`urn:arrivals:inventory`')
+
+/** Every variable the inventory service reads; the README's settings table is this table (a test compares them). */
+export const inventorySettingsTable = {
+  ...commonSettingsTable({ port: 3001, listensFor: 'the API, /docs, /healthz, /readyz and /metrics' }),
+  apiKeys: setting('API_KEYS', apiKeys, '`tenantId:key` pairs separated by commas; keys at least 16 characters. Only their SHA-256 is kept.', { secret: true }),
+  confirmTimeoutMs: setting('CONFIRM_TIMEOUT_MS', integer(5_000, { min: 100, max: 10_000 }), 'how long a receipt waits for the broker\'s confirm before `503` (100–10000)'),
+  rateLimitPerMinute: setting('RATE_LIMIT_PER_MINUTE', integer(6_000, { min: 1, max: 1_000_000 }), 'requests per minute per API key, per replica'),
+  idempotencyTtlSeconds: setting('IDEMPOTENCY_TTL_SECONDS', integer(86_400, { min: 60, max: 30 * 86_400 }), 'how long an `Idempotency-Key`\'s answer is kept'),
+  eventSource: setting('EVENT_SOURCE', eventSource, 'the CloudEvents `source` of published events'),
+}
+
 /** The only place the inventory service reads the environment. Throws a SettingsError listing every problem. */
 export function readSettings(env: Env): InventorySettings {
-  const { read, common } = commonSettings(env, { port: 3001 })
-  let apiKeys = new Map<string, string>()
-  try {
-    apiKeys = parseApiKeys(read.optional('API_KEYS'))
-    if (apiKeys.size === 0) read.problem('API_KEYS must list at least one tenantId:key pair (keys of 16 characters or more), e.g. API_KEYS=contoso:$(openssl rand -hex 24)')
-  } catch (error) {
-    read.problem((error as Error).message)
-  }
-  const settings: InventorySettings = {
-    ...common,
-    apiKeys,
-    confirmTimeoutMs: read.integer('CONFIRM_TIMEOUT_MS', 5_000, { min: 100, max: 10_000 }),
-    rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 6_000, { min: 1, max: 1_000_000 }),
-    idempotencyTtlSeconds: read.integer('IDEMPOTENCY_TTL_SECONDS', 86_400, { min: 60, max: 30 * 86_400 }),
-    eventSource: read.string('EVENT_SOURCE', 'urn:arrivals:inventory'),
-  }
-  if (settings.eventSource.length > 256) read.problem('EVENT_SOURCE must be at most 256 characters (a URI-reference naming this producer)')
-  read.done()
-  return settings
+  return readSettingsTable(inventorySettingsTable, env)
 }

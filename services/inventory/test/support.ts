@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import amqp from 'amqplib'
 import type { FastifyInstance } from 'fastify'
-import { declareTopology, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
+import { brokerTopology, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
+import { applyTopology } from '@arrivals/messaging'
 import { hashApiKey } from '@arrivals/service-kit'
 import type { TestNamespace } from '@arrivals/test-kit'
 import { buildApp } from '../src/app.js'
@@ -66,7 +67,7 @@ export class EventQueue {
   static async open(ns: TestNamespace): Promise<EventQueue> {
     const connection = await amqp.connect(ns.amqpUrl)
     const channel = await connection.createChannel()
-    await declareTopology(channel, ns.namespace)
+    await applyTopology(channel, brokerTopology(ns.namespace))
     return new EventQueue(connection, channel, topologyNames(ns.namespace).dispatcherEventsQueue)
   }
 

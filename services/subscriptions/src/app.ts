@@ -1,15 +1,15 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { apiKeyAuthenticator, installErrorHandling, operations, redisAnswers, tenantAuth, type Authenticator } from '@arrivals/service-kit'
+import {
+  ajvOptions, apiKeyAuthenticator, installErrorHandling, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth, type Authenticator,
+} from '@arrivals/service-kit'
 import { CONNECTOR_KEYWORDS } from './connector/definition.js'
 import { entraIdAuthenticator } from './entra-id.js'
 import deliveries from './plugins/app/deliveries.js'
 import deliveryHistory from './plugins/app/delivery-history.js'
-import redis from './plugins/app/redis.js'
 import subscriptionStore from './plugins/app/subscription-store.js'
 import openapi from './plugins/external/openapi.js'
-import rateLimit from './plugins/external/rate-limit.js'
 import connector from './routes/connector.js'
 import operator from './routes/operator.js'
 import trigger from './routes/trigger.js'
@@ -25,16 +25,8 @@ export function serverOptions(settings: SubscriptionsSettings, logger: FastifySe
     bodyLimit: settings.bodyLimitBytes,
     // X-Forwarded-Proto/-Host are believed only from the proxies named here (the Location's base).
     trustProxy: settings.trustProxy,
-    ajv: {
-      customOptions: {
-        // Unknown fields are a 400 that names them, not silently dropped.
-        removeAdditional: false,
-        // "5" is not a quantity: types are checked as sent.
-        coerceTypes: false,
-        // The Power Automate keywords on the route schemas are documentation, not validation.
-        keywords: [...CONNECTOR_KEYWORDS],
-      },
-    },
+    // The Power Automate keywords on the route schemas are documentation, not validation.
+    ajv: ajvOptions({ keywords: CONNECTOR_KEYWORDS }),
   }
 }
 
@@ -56,7 +48,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
   })
 
   await app.register(openapi)
-  await app.register(redis, { url: settings.redisUrl })
+  await app.register(redisPlugin, { url: settings.redisUrl, connectionName: 'arrivals-subscriptions' })
   await app.register(deliveries, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
   await app.register(operations, {
     service: 'subscriptions',
@@ -81,7 +73,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
       authenticators,
       hint: settings.entra ? 'send X-API-Key or Authorization: Bearer <Entra ID access token>' : "send your tenant's API key in the X-API-Key header",
     })
-    await withTypes.register(rateLimit, { perMinute: settings.rateLimitPerMinute })
+    await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'these credentials' })
     await withTypes.register(trigger, {
       namespace: settings.namespace,
       publicBaseUrl: settings.publicBaseUrl,

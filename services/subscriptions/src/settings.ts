@@ -1,8 +1,8 @@
 import { parseEncryptionKey } from '@arrivals/contracts'
-import { commonSettings, parseApiKeys, type Env } from '@arrivals/service-kit'
-
-/** AMQP_URL, REDIS_URL, NAMESPACE, PORT, HOST, LOG_LEVEL: read alike by every service. */
-type CommonSettings = ReturnType<typeof commonSettings>['common']
+import {
+  boolean, commonSettingsTable, integer, list, optionalText, parseApiKeys, parsed, readSettingsTable, setting, SettingsError, splitList,
+  type CommonSettings, type Env,
+} from '@arrivals/service-kit'
 
 /** Microsoft Entra ID bearer tokens: who may sign them and for whom they must be issued. */
 export interface EntraSettings {
@@ -44,82 +44,77 @@ export interface SubscriptionsSettings extends CommonSettings {
   confirmTimeoutMs: number
 }
 
-function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
+const publicBaseUrl = parsed((raw) => {
+  const value = raw?.replace(/\/+$/, '')
+  if (value === undefined) return undefined
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username) {
+    throw new Error(`PUBLIC_BASE_URL must be an http(s) URL without query or credentials, e.g. https://arrivals.contoso.com, got "${value}"`)
+  }
+  return value
+}, undefined as string | undefined, '(from the request)')
+
+const trustProxy = parsed((raw): boolean | string[] => {
+  const lower = raw?.toLowerCase()
+  if (lower === undefined || ['false', '0', 'no'].includes(lower)) return false
+  if (['true', '1', 'yes'].includes(lower)) return true
+  return splitList(raw)
+}, false, '`false`')
+
+const callbackAllowedHosts = parsed((raw) => {
+  const hosts = splitList(raw).map((host) => host.toLowerCase())
+  const problems = hosts.filter((host) => !/^(\*\.)?[a-z0-9.-]+$/.test(host))
+    .map((host) => `CALLBACK_ALLOWED_HOSTS entry "${host}" must be a host name or *.domain pattern`)
+  if (problems.length) throw new SettingsError(problems)
+  return hosts
+}, [] as string[], '(any public host)')
+
+/** Every variable the subscriptions service reads; the README's settings table is this table (a test compares them). */
+export const subscriptionsSettingsTable = {
+  ...commonSettingsTable({ port: 3002, listensFor: 'the connector API, /docs, /healthz, /readyz and /metrics' }),
+  apiKeys: setting('API_KEYS', parsed(parseApiKeys, new Map<string, string>(), '(none)'),
+    '`tenantId:key,…`, keys of 16+ characters; required unless Entra ID is configured', { secret: true }),
+  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed(parseEncryptionKey, Buffer.alloc(0), '(required)'),
+    'base64 of 32 random bytes, the same as the dispatcher\'s', { secret: true }),
+  publicBaseUrl: setting('PUBLIC_BASE_URL', publicBaseUrl,
+    'e.g. `https://arrivals.contoso.com` or with a path prefix: the `Location` and the connector\'s host/basePath/scheme'),
+  trustProxy: setting('TRUST_PROXY', trustProxy,
+    '`true`, or proxy addresses/CIDRs: believe `X-Forwarded-Proto/-Host` (used when `PUBLIC_BASE_URL` is unset)'),
+  callbackAllowPrivate: setting('CALLBACK_ALLOW_PRIVATE', boolean(false), 'allow http and internal addresses (development and tests only)'),
+  callbackAllowedHosts: setting('CALLBACK_ALLOWED_HOSTS', callbackAllowedHosts, 'comma list of host patterns, e.g. `*.logic.azure.com`'),
+  entraTenant: setting('ENTRA_TENANT_ID', optionalText('(off)'),
+    'sets the default issuers (`https://sts.windows.net/<id>/` for v1.0 tokens, which the connector\'s sign-in gets unless the API\'s app registration sets `accessTokenAcceptedVersion: 2`, and `https://login.microsoftonline.com/<id>/v2.0`) and the JWKS URL'),
+  entraAudience: setting('ENTRA_AUDIENCE', optionalText('(required with Entra)'),
+    'the API\'s application ID URI (`aud` of v1.0 tokens) or client id (`aud` of v2.0 tokens)'),
+  entraIssuer: setting('ENTRA_ISSUER', list('from `ENTRA_TENANT_ID`'), 'override: a comma list of accepted issuers (exact `iss`)'),
+  entraJwksUrl: setting('ENTRA_JWKS_URL', optionalText('from `ENTRA_TENANT_ID`'), 'override: the URL of the signing keys'),
+  rateLimitPerMinute: setting('RATE_LIMIT_PER_MINUTE', integer(600, { min: 1, max: 1_000_000 }),
+    'per credential, per replica; `X-RateLimit-*` headers, 429 + `Retry-After`'),
+  bodyLimitBytes: setting('BODY_LIMIT_BYTES', integer(65_536, { min: 1_024, max: 10_485_760 }), 'larger bodies get 413'),
+  confirmTimeoutMs: setting('CONFIRM_TIMEOUT_MS', integer(5_000, { min: 100, max: 10_000 }), 'wait for the broker\'s confirm of a delivery task (503 after)'),
 }
 
 /** The only place the subscriptions service reads the environment. Throws a SettingsError listing every problem. */
 export function readSettings(env: Env): SubscriptionsSettings {
-  const { read, common } = commonSettings(env, { port: 3002 })
-
-  let apiKeys = new Map<string, string>()
-  try {
-    apiKeys = parseApiKeys(read.optional('API_KEYS'))
-  } catch (error) {
-    read.problem((error as Error).message)
-  }
-
-  let encryptionKey: Buffer = Buffer.alloc(0)
-  try {
-    encryptionKey = parseEncryptionKey(read.optional('CALLBACK_ENCRYPTION_KEY'))
-  } catch (error) {
-    read.problem((error as Error).message)
-  }
-
-  const publicBaseUrl = read.optional('PUBLIC_BASE_URL')?.replace(/\/+$/, '')
-  if (publicBaseUrl !== undefined) {
-    const parsed = URL.canParse(publicBaseUrl) ? new URL(publicBaseUrl) : undefined
-    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.search || parsed.hash || parsed.username) {
-      read.problem(`PUBLIC_BASE_URL must be an http(s) URL without query or credentials, e.g. https://arrivals.contoso.com, got "${publicBaseUrl}"`)
+  return readSettingsTable(subscriptionsSettingsTable, env, (values, problem) => {
+    const { entraTenant, entraAudience, entraIssuer: issuers, entraJwksUrl, ...settings } = values
+    // The connector's Entra ID sign-in (the v1 endpoint with a resource URI) gets v1.0 tokens unless the
+    // API's app registration asks for v2.0 ones: the tenant's issuer in both forms, or the ENTRA_ISSUER list.
+    const entraIssuer: string[] | undefined = issuers.length > 0 ? issuers
+      : entraTenant ? [`https://sts.windows.net/${entraTenant}/`, `https://login.microsoftonline.com/${entraTenant}/v2.0`] : undefined
+    const entraJwks = entraJwksUrl ?? (entraTenant ? `https://login.microsoftonline.com/${entraTenant}/discovery/v2.0/keys` : undefined)
+    let entra: EntraSettings | undefined
+    if (entraTenant || entraAudience || entraIssuer || entraJwks) {
+      if (!entraAudience) problem('ENTRA_AUDIENCE must be set when Entra ID tokens are enabled (the connector app\'s application ID URI or client id)')
+      if (!entraIssuer) problem('ENTRA_ISSUER (or ENTRA_TENANT_ID) must be set when Entra ID tokens are enabled')
+      if (!entraJwks || !URL.canParse(entraJwks) || !/^https?:$/.test(new URL(entraJwks).protocol)) {
+        problem(`ENTRA_JWKS_URL (or ENTRA_TENANT_ID) must be an http(s) URL of the signing keys, got "${entraJwks ?? ''}"`)
+      }
+      if (entraAudience && entraIssuer && entraJwks) entra = { issuer: entraIssuer, audience: entraAudience, jwksUrl: entraJwks }
     }
-  }
-
-  const trustProxyText = read.optional('TRUST_PROXY')
-  let trustProxy: boolean | string[] = false
-  if (trustProxyText !== undefined) {
-    const lower = trustProxyText.toLowerCase()
-    if (['true', '1', 'yes'].includes(lower)) trustProxy = true
-    else if (['false', '0', 'no'].includes(lower)) trustProxy = false
-    else trustProxy = list(trustProxyText)
-  }
-
-  const entraTenant = read.optional('ENTRA_TENANT_ID')
-  const entraAudience = read.optional('ENTRA_AUDIENCE')
-  // The connector's Entra ID sign-in (the v1 endpoint with a resource URI) gets v1.0 tokens unless the
-  // API's app registration asks for v2.0 ones: the tenant's issuer in both forms, or the ENTRA_ISSUER list.
-  const entraIssuerList = list(read.optional('ENTRA_ISSUER'))
-  const entraIssuer: string[] | undefined = entraIssuerList.length > 0 ? entraIssuerList
-    : entraTenant ? [`https://sts.windows.net/${entraTenant}/`, `https://login.microsoftonline.com/${entraTenant}/v2.0`] : undefined
-  const entraJwks = read.optional('ENTRA_JWKS_URL') ?? (entraTenant ? `https://login.microsoftonline.com/${entraTenant}/discovery/v2.0/keys` : undefined)
-  let entra: EntraSettings | undefined
-  if (entraTenant || entraAudience || entraIssuer || entraJwks) {
-    if (!entraAudience) read.problem('ENTRA_AUDIENCE must be set when Entra ID tokens are enabled (the connector app\'s application ID URI or client id)')
-    if (!entraIssuer) read.problem('ENTRA_ISSUER (or ENTRA_TENANT_ID) must be set when Entra ID tokens are enabled')
-    if (!entraJwks || !URL.canParse(entraJwks) || !/^https?:$/.test(new URL(entraJwks).protocol)) {
-      read.problem(`ENTRA_JWKS_URL (or ENTRA_TENANT_ID) must be an http(s) URL of the signing keys, got "${entraJwks ?? ''}"`)
+    if (settings.apiKeys.size === 0 && !entra) {
+      problem('no way to authenticate: set API_KEYS (tenantId:key pairs, keys of 16 characters or more) and/or ENTRA_TENANT_ID + ENTRA_AUDIENCE')
     }
-    if (entraAudience && entraIssuer && entraJwks) entra = { issuer: entraIssuer, audience: entraAudience, jwksUrl: entraJwks }
-  }
-  if (apiKeys.size === 0 && !entra) {
-    read.problem('no way to authenticate: set API_KEYS (tenantId:key pairs, keys of 16 characters or more) and/or ENTRA_TENANT_ID + ENTRA_AUDIENCE')
-  }
-
-  const settings: SubscriptionsSettings = {
-    ...common,
-    apiKeys,
-    encryptionKey,
-    publicBaseUrl,
-    trustProxy,
-    callbackAllowPrivate: read.boolean('CALLBACK_ALLOW_PRIVATE', false),
-    callbackAllowedHosts: list(read.optional('CALLBACK_ALLOWED_HOSTS')).map((host) => host.toLowerCase()),
-    entra,
-    rateLimitPerMinute: read.integer('RATE_LIMIT_PER_MINUTE', 600, { min: 1, max: 1_000_000 }),
-    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 65_536, { min: 1_024, max: 10_485_760 }),
-    confirmTimeoutMs: read.integer('CONFIRM_TIMEOUT_MS', 5_000, { min: 100, max: 10_000 }),
-  }
-  for (const host of settings.callbackAllowedHosts) {
-    if (!/^(\*\.)?[a-z0-9.-]+$/.test(host)) read.problem(`CALLBACK_ALLOWED_HOSTS entry "${host}" must be a host name or *.domain pattern`)
-  }
-  read.done()
-  return settings
+    return { ...settings, entra }
+  })
 }

@@ -3,9 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
-  declareTopology, deliveryIdFor, parseDeliveryTask, redisKeys, topologyNames,
+  brokerTopology, deliveryIdFor, parseDeliveryTask, redisKeys, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
 } from '@arrivals/contracts'
+import { applyTopology } from '@arrivals/messaging'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { as, build, callbackUrl, subscribe, tenant, testSettings, type TestTenant } from './support.js'
 
@@ -24,7 +25,7 @@ beforeAll(async () => {
   redis = new Redis(ns.redisUrl)
   connection = await amqp.connect(ns.amqpUrl)
   channel = await connection.createChannel()
-  await declareTopology(channel, ns.namespace)
+  await applyTopology(channel, brokerTopology(ns.namespace))
 })
 afterAll(async () => {
   await app?.close()

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs'
-import { Ajv } from 'ajv'
+import { Ajv, type ValidateFunction } from 'ajv'
 import type { K8sObject } from './kustomize.js'
 
 const schemaDir = new URL('../schemas/', import.meta.url)
 const ajv = new Ajv({ allErrors: true, strict: false })
-const validateRabbitmqCluster = ajv.compile(JSON.parse(readFileSync(new URL('rabbitmqcluster.schema.json', schemaDir), 'utf8')))
+/** Custom resources whose CRDs no npm package carries: a vendored schema of the fields k8s/ uses. */
+const vendored: Record<string, ValidateFunction> = {
+  'rabbitmq.com/v1beta1': ajv.compile(JSON.parse(readFileSync(new URL('rabbitmqcluster.schema.json', schemaDir), 'utf8'))),
+  'azmonitoring.coreos.com/v1': ajv.compile(JSON.parse(readFileSync(new URL('servicemonitor.schema.json', schemaDir), 'utf8'))),
+}
 
 /** The models module for an apiVersion: Kubernetes' own groups, and KEDA's. */
 async function modelsFor(apiVersion: string): Promise<Record<string, unknown>> {
@@ -14,8 +18,9 @@ async function modelsFor(apiVersion: string): Promise<Record<string, unknown>> {
 
 /** Throws with the schema's message when the object is not a valid instance of its kind. */
 export async function validateObject(object: K8sObject): Promise<void> {
-  if (object.apiVersion === 'rabbitmq.com/v1beta1') {
-    if (!validateRabbitmqCluster(object)) throw new Error(ajv.errorsText(validateRabbitmqCluster.errors))
+  const validateVendored = vendored[object.apiVersion]
+  if (validateVendored) {
+    if (!validateVendored(object)) throw new Error(ajv.errorsText(validateVendored.errors))
     return
   }
   const models = await modelsFor(object.apiVersion).catch(() => {

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { createEventPublisher, goodsReceivedEvent, totalQuantity, type EventPublisher, type GoodsReceivedData } from '@arrivals/contracts'
+import { goodsReceivedEvent, totalQuantity, type GoodsReceivedData } from '@arrivals/contracts'
+import { createEventPublisher, type EventPublisher } from '@arrivals/messaging'
 import type { AcceptedReceipt } from './ledger.js'
 
 export interface ReceiptItem {
@@ -73,7 +74,7 @@ export class ReceiptSender {
   }
 }
 
-/** Publishes GoodsReceived straight onto the exchange, as another platform service may (contracts' publisher). */
+/** Publishes GoodsReceived straight onto the exchange, as another platform service may (messaging's createEventPublisher). */
 export class DirectPublisher {
   private readonly publisher: EventPublisher
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { decide, jittered, JITTER, parseRetryAfter, retryTiers, tierFor, type RetryPolicy } from '../../src/delivery/retry-policy.js'
+import { decide, jittered, JITTER, parseRetryAfter, retryTiers, tierFor, type RetryPolicy } from '../../src/policies/retry-policy.js'
 import { parseDuration, parseRetrySchedule, readSettings } from '../../src/settings.js'
-import { CircuitBreakers } from '../../src/delivery/circuit-breaker.js'
+import { CircuitBreakers } from '../../src/policies/circuit-breaker.js'
 
 const policy: RetryPolicy = { scheduleMs: parseRetrySchedule('5s,30s,2m,10m,1h,6h,24h'), retryAfterMaxMs: 3_600_000, max4xxAttempts: 3 }
 const random = fc.double({ min: 0, max: 1, noNaN: true })

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { goodsReceivedEvent, InvalidEventError, PublishUnavailableError, totalQuantity } from '@arrivals/contracts'
+import { goodsReceivedEvent, totalQuantity } from '@arrivals/contracts'
+import { InvalidEventError, PublishUnavailableError } from '@arrivals/messaging'
 import { HttpError, ServiceUnavailableError } from '@arrivals/service-kit'
 import { canonicalHash, type Claim } from '../plugins/app/idempotency.js'
 import { validTraceparent } from '@arrivals/contracts'

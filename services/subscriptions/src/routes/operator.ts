@@ -7,7 +7,7 @@ import {
   AttemptList, AttemptsQuery, DeadLetterList, DeadLetterParams, DeadLetterQuery,
   DeliveryAccepted, RedeliverAccepted, RedeliverQuery,
 } from '../schemas/deliveries.js'
-import { errors } from '../schemas/errors.js'
+import { errorResponses } from '../schemas/errors.js'
 import { ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
 import { subscriptionView } from '../subscription-view.js'
 
@@ -54,7 +54,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List subscriptions',
       description: 'Lists your subscriptions a page at a time, callbacks redacted.',
       querystring: ListQuery,
-      response: { 200: SubscriptionList, ...errors(400, 401, 429, 503) },
+      response: { 200: SubscriptionList, ...errorResponses(400, 401, 429, 503) },
     },
   }, async (request) => {
     // Redis cursors are unsigned 64-bit: a larger one is a Redis error, i.e. it was never handed out.
@@ -72,7 +72,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get a subscription',
       description: 'Shows one subscription: status, filters, owning flow; the callback redacted.',
       params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
+      response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
 
@@ -83,7 +83,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Enable a subscription',
       description: 'Makes a subscription that was disabled after sustained delivery failure active again.',
       params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errors(400, 401, 404, 429, 503) },
+      response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request) => {
     const record = await app.subscriptions.enable(request.tenantId, request.params.subscriptionId)
@@ -99,7 +99,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Rotate the signing secret',
       description: 'Replaces the subscription\'s signing secret; the new one is shown once and signs every notification from now on.',
       params: SubscriptionParams,
-      response: { 200: SecretRotated, ...errors(400, 401, 404, 429, 503) },
+      response: { 200: SecretRotated, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request) => {
     const rotated = await app.subscriptions.rotateSecret(request.tenantId, request.params.subscriptionId)
@@ -116,7 +116,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Lists the most recent delivery attempts of one subscription, newest first.',
       params: SubscriptionParams,
       querystring: AttemptsQuery,
-      response: { 200: AttemptList, ...errors(400, 401, 404, 429, 503) },
+      response: { 200: AttemptList, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
@@ -130,7 +130,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Send a test notification',
       description: 'Queues a signed sample notification to the subscription\'s callback, delivered and retried like a real one.',
       params: SubscriptionParams,
-      response: { 202: DeliveryAccepted, ...errors(400, 401, 404, 409, 429, 503) },
+      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 404, 409, 429, 503) },
     },
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
@@ -149,7 +149,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Queues again every dead letter of the subscription given up at or after a time, each with its original webhook-id.',
       params: SubscriptionParams,
       querystring: RedeliverQuery,
-      response: { 202: RedeliverAccepted, ...errors(400, 401, 404, 429, 503) },
+      response: { 202: RedeliverAccepted, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
@@ -169,7 +169,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List dead letters',
       description: 'Lists the deliveries your tenant gave up on, newest first, optionally for one subscription.',
       querystring: DeadLetterQuery,
-      response: { 200: DeadLetterList, ...errors(400, 401, 429, 503) },
+      response: { 200: DeadLetterList, ...errorResponses(400, 401, 429, 503) },
     },
   }, async (request) => {
     const { subscriptionId } = request.query
@@ -186,7 +186,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Replay a dead letter',
       description: 'Queues the dead letter\'s delivery again with its original webhook-id, then removes it from the list.',
       params: DeadLetterParams,
-      response: { 202: DeliveryAccepted, ...errors(400, 401, 404, 409, 429, 503) },
+      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 404, 409, 429, 503) },
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
@@ -214,7 +214,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Discard a dead letter',
       description: 'Removes a dead letter without delivering it.',
       params: DeadLetterParams,
-      response: { 204: { type: 'null', description: 'Discarded.' }, ...errors(400, 401, 404, 429, 503) },
+      response: { 204: { type: 'null', description: 'Discarded.' }, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params

@@ -6,7 +6,7 @@ import { redactUrl, redisKeys, type FlowInfo, type StoreRecord } from '@arrivals
 import { HttpError } from '@arrivals/service-kit'
 import { CONNECTOR_TAG, TRIGGER_PATH } from '../connector/definition.js'
 import { publicBase, publicUrl } from '../public-url.js'
-import { errors } from '../schemas/errors.js'
+import { errorResponses } from '../schemas/errors.js'
 import { StoreOptions, SubscriptionCreated, SubscriptionParams, TriggerBody } from '../schemas/subscriptions.js'
 import { subscriptionView } from '../subscription-view.js'
 
@@ -63,7 +63,7 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       'x-ms-trigger': 'single',
       'x-ms-trigger-hint': 'To see it work, record a goods receipt at one of your stores.',
       body: TriggerBody,
-      response: { 201: created, ...errors(400, 401, 413, 415, 429, 503) },
+      response: { 201: created, ...errorResponses(400, 401, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
     const { callbackUrl, ...filters } = request.body
@@ -89,7 +89,7 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       description: 'Stops the notifications of a subscription; the platform calls it when a flow is deleted or its trigger changes.',
       'x-ms-visibility': 'internal',
       params: SubscriptionParams,
-      response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 404, 429, 503) },
+      response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const { subscriptionId } = request.params
@@ -118,7 +118,7 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
         summary: 'Unsubscribe by callback URL',
         description: 'Deletes the subscription with this callback URL and these filters, for the Logic Apps HTTP Webhook trigger.',
         body: TriggerBody,
-        response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 404, 413, 415, 429, 503) },
+        response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 404, 413, 415, 429, 503) },
       },
       handler: async (request, reply) => {
         const { callbackUrl, ...filters } = request.body
@@ -139,7 +139,7 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       summary: 'List stores',
       description: 'Lists the stores of your catalogue, for the store dropdown of the trigger.',
       'x-ms-visibility': 'internal',
-      response: { 200: { ...StoreOptions, description: 'Your stores, ordered by ID.' }, ...errors(401, 429, 503) },
+      response: { 200: { ...StoreOptions, description: 'Your stores, ordered by ID.' }, ...errorResponses(401, 429, 503) },
     },
   }, async (request) => {
     const records = (await app.redis.hvals(keys.stores(request.tenantId))).map((json) => JSON.parse(json) as StoreRecord)

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter, Histogram } from 'prom-client'
+import type { ArrivalsEvent } from '@arrivals/contracts'
 import {
-  createEventPublisher, InvalidEventError, PublishUnavailableError, type ArrivalsEvent, type EventPublisher, type PublishOptions,
-} from '@arrivals/contracts'
+  createEventPublisher, InvalidEventError, PublishUnavailableError, type EventPublisher, type PublishOptions,
+} from '@arrivals/messaging'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,9 +28,9 @@ interface EventsOptions {
 }
 
 /**
- * The GoodsReceived publisher (contracts' createEventPublisher) with publish metrics. It connects
- * lazily and reconnects on the next publish after a lost connection, so readiness and receipts
- * recover on their own when RabbitMQ comes back.
+ * The GoodsReceived publisher (messaging's createEventPublisher) with publish metrics. It connects on
+ * the first publish or readiness check and reconnects by itself after a lost connection, so readiness
+ * and receipts recover on their own when RabbitMQ comes back.
  */
 export default fp(async (app: FastifyInstance, options: EventsOptions) => {
   const publisher: EventPublisher = createEventPublisher({
@@ -39,7 +40,7 @@ export default fp(async (app: FastifyInstance, options: EventsOptions) => {
     // A connect attempt never takes longer than the confirm budget, so a receipt's 503 comes in time.
     connectTimeoutMs: Math.min(options.confirmTimeoutMs, 3_000),
     clientName: 'arrivals-inventory',
-    onDisconnect: (error) => app.log.warn({ err: error ? { message: error.message } : undefined }, 'rabbitmq connection lost; reconnecting on the next publish'),
+    onDisconnect: (error) => app.log.warn({ err: error ? { message: error.message } : undefined }, 'rabbitmq connection lost; reconnecting'),
   })
   const published = new Counter({
     name: 'inventory_events_published_total',

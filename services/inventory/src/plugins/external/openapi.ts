@@ -1,27 +1,24 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
-import { ErrorBody } from '../../schemas/errors.js'
+import { apiDocumentation } from '@arrivals/service-kit'
 import { Store } from '../../schemas/stores.js'
 
 /** OpenAPI 3 from the route schemas, served at /docs/json (no key needed) with Swagger UI at /docs. */
 export default fp(async (app: FastifyInstance) => {
-  app.addSchema(ErrorBody)
-  app.addSchema(Store)
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Arrivals inventory',
-        version: '1.0.0',
-        description: 'Record goods receipts (published as inventory.goods-received.v1 after the broker confirmed) and keep your store catalogue.',
+  await app.register(apiDocumentation, {
+    schemas: [Store],
+    document: {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Arrivals inventory',
+          version: '1.0.0',
+          description: 'Record goods receipts (published as inventory.goods-received.v1 after the broker confirmed) and keep your store catalogue.',
+        },
+        components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Your tenant\'s API key.' } } },
+        security: [{ apiKey: [] }],
+        tags: [{ name: 'receipts', description: 'Goods receipts' }, { name: 'stores', description: 'Your store catalogue' }],
       },
-      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Your tenant\'s API key.' } } },
-      security: [{ apiKey: [] }],
-      tags: [{ name: 'receipts', description: 'Goods receipts' }, { name: 'stores', description: 'Your store catalogue' }],
     },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
-}, { name: 'openapi' })
+}, { name: 'inventory-openapi' })

@@ -1,0 +1,199 @@
+import { sealingContext, type GoodsReceivedEvent, type RedisKeys, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
+import type { Redis } from 'ioredis'
+import type { Log, Subscription, SubscriptionLookup, SubscriptionMatcher, SubscriptionView } from '../../ports.js'
+import { signingKey } from '../signing.js'
+
+interface TenantSubscriptions {
+  version: string | null
+  checkedAt: number
+  byId: Map<string, Subscription>
+  /** Ids looked up one by one and not found at this version (tasks of a deleted subscription). */
+  missing: Set<string>
+  /** Active subscriptions indexed by their storeId filter, so matching never walks the whole tenant. */
+  byStore: Map<string, Subscription[]>
+  /** Active subscriptions without a storeId filter: they see every store. */
+  anyStore: Subscription[]
+}
+
+interface SubscriptionCacheOptions {
+  redis: Redis
+  keys: RedisKeys
+  box: SecretBox
+  log: Log
+  /** How long a tenant's cached subscriptions are used before their version is checked again. */
+  recheckMs?: number
+}
+
+/** How many 410'd subscription ids a process remembers (oldest forgotten first). */
+const GONE_REMEMBERED = 10_000
+
+function lazy<T>(open: () => T): () => T {
+  let value: T | undefined
+  return () => (value ??= open())
+}
+
+/**
+ * Per-tenant cache of subscriptions. A tenant's records are loaded (its version, then HSCAN pages)
+ * the first time an event or task of that tenant needs them, then served from memory.
+ * A change anywhere PUBLISHes the tenant id on `subscriptionsChanged` and drops that tenant's entry;
+ * in case a message is lost (a reconnect), the version is compared at most every `recheckMs`, and
+ * every entry is dropped when the subscriber reconnects. Matching an event costs the number of the
+ * tenant's subscriptions for the event's store, never the number of subscriptions in all.
+ */
+export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLookup {
+  private readonly tenants = new Map<string, TenantSubscriptions>()
+  private readonly loading = new Map<string, Promise<TenantSubscriptions>>()
+  private readonly recheckMs: number
+  private generation = 0
+  /** Subscriptions this process saw answered with 410 Gone: never sent to again, even by attempts already past `find`. */
+  private readonly gone = new Set<string>()
+
+  constructor(private readonly options: SubscriptionCacheOptions) {
+    this.recheckMs = options.recheckMs ?? 1_000
+  }
+
+  invalidate(tenantId?: string): void {
+    this.generation += 1
+    if (tenantId === undefined) {
+      this.tenants.clear()
+      this.loading.clear()
+    } else {
+      this.tenants.delete(tenantId)
+      this.loading.delete(tenantId)
+    }
+  }
+
+  /**
+   * Forgets a subscription at once, before Redis and the change signal catch up: matching and lookups
+   * skip it, and attempts that already hold it (waiting for a send slot) check `isGone` just before
+   * sending. The tenant's cached records are left as they are; the change signal that the removal
+   * publishes reloads them. Ids are random and never reused, so the set is bounded, not expired.
+   */
+  markGone(subscriptionId: string): void {
+    if (this.gone.size >= GONE_REMEMBERED) this.gone.delete(this.gone.values().next().value!)
+    this.gone.add(subscriptionId)
+  }
+
+  isGone(subscriptionId: string): boolean {
+    return this.gone.has(subscriptionId)
+  }
+
+  /** Active subscriptions of the event's tenant whose filters match it. */
+  async match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]> {
+    const tenant = await this.tenant(tenantId)
+    const { data } = event
+    const candidates = [...(tenant.byStore.get(data.storeId) ?? []), ...tenant.anyStore]
+    return candidates.filter(({ record }) => {
+      if (record.eventType !== event.type || this.gone.has(record.id)) return false
+      const { sku, minQuantity } = record.filters
+      if (sku !== undefined && !data.items.some((item) => item.sku === sku)) return false
+      if (minQuantity !== undefined && data.totalQuantity < minQuantity) return false
+      return true
+    })
+  }
+
+  /**
+   * One subscription. When the cached tenant does not have it (created a moment ago, or deleted), the
+   * one record is read (HGET), never the whole tenant again; a miss is remembered until the next change.
+   */
+  async find(tenantId: string, subscriptionId: string): Promise<Subscription | undefined> {
+    if (this.gone.has(subscriptionId)) return undefined
+    const tenant = await this.tenant(tenantId)
+    const found = tenant.byId.get(subscriptionId)
+    if (found || tenant.missing.has(subscriptionId)) return found
+    const json = await this.options.redis.hget(this.options.keys.subscriptions(tenantId), subscriptionId)
+    const subscription = json === null ? undefined : this.view(tenantId, subscriptionId, json)
+    if (!subscription) {
+      tenant.missing.add(subscriptionId)
+      return undefined
+    }
+    // It exists but this copy of the tenant is older: load the tenant afresh next time.
+    this.tenants.delete(tenantId)
+    return subscription
+  }
+
+  private async tenant(tenantId: string): Promise<TenantSubscriptions> {
+    const cached = this.tenants.get(tenantId)
+    if (cached && Date.now() - cached.checkedAt < this.recheckMs) return cached
+    let pending = this.loading.get(tenantId)
+    if (!pending) {
+      pending = this.refresh(tenantId, cached).finally(() => {
+        if (this.loading.get(tenantId) === pending) this.loading.delete(tenantId)
+      })
+      this.loading.set(tenantId, pending)
+    }
+    return pending
+  }
+
+  private async refresh(tenantId: string, cached: TenantSubscriptions | undefined): Promise<TenantSubscriptions> {
+    const generation = this.generation
+    const { redis, keys } = this.options
+    if (cached) {
+      const version = await redis.get(keys.version(tenantId))
+      if (version === cached.version) {
+        cached.checkedAt = Date.now()
+        return cached
+      }
+    }
+    // The version is read first: a change during the scan bumps it, so the next check reloads.
+    const version = await redis.get(keys.version(tenantId))
+    const now = Date.now()
+    const tenant: TenantSubscriptions = { version, checkedAt: now, byId: new Map(), byStore: new Map(), anyStore: [], missing: new Set() }
+    // HSCAN in pages rather than one HGETALL: a tenant with 100,000 subscriptions is never one reply.
+    let cursor = '0'
+    do {
+      const [next, page] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', 1000)
+      cursor = next
+      for (let index = 0; index + 1 < page.length; index += 2) this.add(tenant, tenantId, page[index]!, page[index + 1]!)
+    } while (cursor !== '0')
+    // An invalidation that arrived while this load was in flight wins: the next event loads again.
+    if (generation === this.generation) this.tenants.set(tenantId, tenant)
+    return tenant
+  }
+
+  /** Parses and checks one stored record; undefined (with a warning) when it cannot be used. */
+  private view(tenantId: string, id: string, json: string): Subscription | undefined {
+    let record: SubscriptionRecord
+    try {
+      record = JSON.parse(json) as SubscriptionRecord
+    } catch {
+      this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record is not JSON; ignored')
+      return undefined
+    }
+    // The record's own tenant and id must be the ones it is filed under (they are the sealing context).
+    if (record.id !== id || record.tenantId !== tenantId || typeof record.callbackSealed !== 'string' || typeof record.secretSealed !== 'string') {
+      this.options.log.warn({ tenantId, subscriptionId: id }, 'subscription record does not match its key; ignored')
+      return undefined
+    }
+    const { box } = this.options
+    const { callbackSealed, secretSealed } = record
+    const view: SubscriptionView = {
+      id,
+      tenantId,
+      eventType: record.eventType,
+      callbackRedacted: record.callbackRedacted,
+      filters: record.filters ?? {},
+      status: record.status,
+    }
+    if (record.disabledReason !== undefined) view.disabledReason = record.disabledReason
+    return {
+      record: view,
+      callbackUrl: lazy(() => box.open(callbackSealed, sealingContext.callback(tenantId, id))),
+      signingKey: lazy(() => signingKey(box.open(secretSealed, sealingContext.secret(tenantId, id)))),
+    }
+  }
+
+  private add(tenant: TenantSubscriptions, tenantId: string, id: string, json: string): void {
+    const subscription = this.view(tenantId, id, json)
+    if (!subscription) return
+    tenant.byId.set(id, subscription)
+    if (subscription.record.status !== 'active') return
+    const store = subscription.record.filters.storeId
+    if (store === undefined) tenant.anyStore.push(subscription)
+    else {
+      const list = tenant.byStore.get(store)
+      if (list) list.push(subscription)
+      else tenant.byStore.set(store, [subscription])
+    }
+  }
+}

@@ -1,0 +1,106 @@
+import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, DeliveryTask, GoodsReceivedEvent, SubscriptionRecord } from '@arrivals/contracts'
+import type { KeyObject } from 'node:crypto'
+import type { BaseLogger } from 'pino'
+import type { BrokerMessage } from './messages.js'
+import type { SendResult } from './policies/retry-policy.js'
+
+// The narrow interfaces the stages need, each with the one adapter that implements it named beside it.
+// The stages import these, never an adapter, so the unit tests fake them and an adapter can be
+// swapped (the shared messaging package, the subscription registry) without touching a stage.
+
+/** The structured logger the pipeline writes to (pino's and fastify's): fields first, then the message. */
+export type Log = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>
+
+/** The fields of a subscription record the dispatcher needs (the rest is not kept: a tenant may have 100,000). */
+export type SubscriptionView = Pick<SubscriptionRecord, 'id' | 'tenantId' | 'eventType' | 'callbackRedacted' | 'filters' | 'status' | 'disabledReason'>
+
+/** A subscription as the dispatcher holds it: the record, and its secrets opened only when first needed. */
+export interface Subscription {
+  record: SubscriptionView
+  /** The callback URL (opened on first use, then kept in memory). */
+  callbackUrl(): string
+  /** The HMAC key from the `whsec_` secret (opened on first use). */
+  signingKey(): KeyObject
+}
+
+/** Fan-out: the tenant's active subscriptions an event matches (adapters/redis/subscription-cache.ts). */
+export interface SubscriptionMatcher {
+  match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]>
+}
+
+/** Deliver: one subscription, and what this process knows was answered 410 (adapters/redis/subscription-cache.ts). */
+export interface SubscriptionLookup {
+  find(tenantId: string, subscriptionId: string): Promise<Subscription | undefined>
+  /** Answered 410 Gone in this process: never sent to again, even by attempts already past `find`. */
+  isGone(subscriptionId: string): boolean
+  markGone(subscriptionId: string): void
+}
+
+/** Fan-out: publishes a new delivery task, resolving once the broker confirmed (adapters/task-queue.ts). */
+export interface TaskPublisher {
+  publishTask(task: DeliveryTask): Promise<void>
+}
+
+/** Why a task goes round a retry tier (the `reason` label of dispatcher_retries_total). */
+export type WaitReason = 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet'
+
+/** Deliver: sends a task round a retry tier so it comes back in `delayMs`; resolves to when it is due (adapters/task-queue.ts). */
+export interface RetryScheduler {
+  schedule(task: DeliveryTask, delayMs: number, reason: WaitReason, held?: boolean): Promise<Date>
+}
+
+/** Both stages: the archive of what could not be delivered, replayable (adapters/task-queue.ts). */
+export interface DeadLetters {
+  /** Class `endpoint` when the endpoint gave up, `pipeline` when Arrivals could not send it; `attempts` made. */
+  deadLetterTask(task: DeliveryTask, reason: string, cls?: DeadLetterClass, attempts?: number): Promise<void>
+  /** A message Arrivals could not read: its original body, with the reason. */
+  deadLetterMessage(message: BrokerMessage, reason: string): Promise<void>
+}
+
+/** Deliver: the attempt history, best effort and never awaited on the hot path (adapters/redis/attempt-log.ts). */
+export interface AttemptRecorder {
+  record(subscriptionId: string, attempt: AttemptRecord): void
+  /** The subscription answered: its consecutive-failure count starts again. */
+  succeeded(subscriptionId: string): void
+}
+
+export interface FailureCount {
+  count: number
+  sinceMs: number
+}
+
+/** Deliver: the only changes the dispatcher makes to subscriptions (adapters/redis/subscription-changes.ts). */
+export interface SubscriptionChanger {
+  /** Counts one more consecutive failure; returns the count and when the streak started. */
+  recordFailure(subscriptionId: string, now?: number): Promise<FailureCount>
+  /** Disables the subscription with a reason; false when it was changed or removed meanwhile. */
+  disable(tenantId: string, subscriptionId: string, reason: string): Promise<boolean>
+  /** Removes the subscription (410 Gone); false when it was already gone. */
+  remove(tenantId: string, subscriptionId: string): Promise<boolean>
+}
+
+export interface WebhookRequest {
+  url: string
+  headers: Record<string, string>
+  body: string
+  /** Aborts the request early (shutdown); the timeout applies regardless. */
+  signal?: AbortSignal
+}
+
+/** Deliver: the signed request, then the POST (adapters/signing.ts, adapters/sender.ts). */
+export interface WebhookSender {
+  /** The signed request for this attempt; throws when the subscription's secrets cannot be opened. */
+  sign(task: DeliveryTask, subscription: Subscription): WebhookRequest
+  send(request: WebhookRequest): Promise<SendResult>
+}
+
+/** Archive stage: writes one dead letter's record (adapters/redis/dead-letter-archive.ts). */
+export interface DeadLetterArchive {
+  write(record: DeadLetterRecord, now: Date): Promise<void>
+}
+
+/**
+ * Runs a Redis operation, waiting out a Redis outage while the message is held (the prefetch is the
+ * backpressure): infrastructure retries in milliseconds, apart from delivery retries (runtime/redis-outage.ts).
+ */
+export type WaitOutRedisOutage = <T>(operation: () => Promise<T>) => Promise<T>

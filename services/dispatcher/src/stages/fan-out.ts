@@ -1,0 +1,79 @@
+import { deliveryIdFor, parseEvent, toNotification, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
+import type { BrokerMessage, Verdict } from '../messages.js'
+import type { DispatcherMetrics } from '../metrics.js'
+import type { DeadLetters, Log, SubscriptionMatcher, TaskPublisher, WaitOutRedisOutage } from '../ports.js'
+import { deliver, type DeliverContext, type NotAdmitted, type Outcome } from './deliver.js'
+
+/** What the fan-out stage works with for the life of the process. */
+export interface FanOutContext {
+  subscriptions: SubscriptionMatcher
+  tasks: TaskPublisher
+  deadLetters: DeadLetters
+  metrics: DispatcherMetrics
+  log: Log
+  waitOutRedisOutage: WaitOutRedisOutage
+  /** When set, the first attempt to a fast, healthy endpoint is made here (the deliver stage's inline entry) instead of through a task. */
+  inline?: DeliverContext
+}
+
+/**
+ * The fan-out stage: validate the event, find the tenant's matching subscriptions, publish one task
+ * per match (or make the first attempt right here for a fast, healthy endpoint), and only then
+ * acknowledge. A crash before the ack redelivers the event; the tasks it publishes again carry the
+ * same deliveryId (webhook-id), so receivers can recognise the duplicate. An invalid event is
+ * dead-lettered with the reason and acknowledged: it never loops.
+ */
+export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promise<Verdict> {
+  const parsed = parseEvent(message.content)
+  if (!parsed.ok) {
+    ctx.log.warn({ reason: parsed.reason, tenantId: typeof message.headers.tenantid === 'string' ? message.headers.tenantid : undefined }, 'invalid event dead-lettered')
+    await ctx.deadLetters.deadLetterMessage(message, parsed.reason)
+    ctx.metrics.events.inc({ result: 'invalid' })
+    return 'ack'
+  }
+  const event = parsed.event
+  const tenantId = event.tenantid
+  if (!tenantId) {
+    // Not an error (DESIGN): an event without a tenant matches nothing.
+    ctx.metrics.events.inc({ result: 'no-tenant' })
+    return 'ack'
+  }
+  const matches = await ctx.waitOutRedisOutage(() => ctx.subscriptions.match(tenantId, event))
+  if (matches.length === 0) {
+    ctx.metrics.events.inc({ result: 'no-match' })
+    return 'ack'
+  }
+  const payload = toNotification(event)
+  const traceparent = validTraceparent(message.headers.traceparent) ?? validTraceparent(event.traceparent)
+  const createdAt = Date.now()
+  let published = 0
+  const outcomes = await Promise.all(matches.map(async (subscription): Promise<Outcome | 'published'> => {
+    const { record } = subscription
+    const task: DeliveryTask = {
+      kind: 'deliver',
+      deliveryId: deliveryIdFor(event.id, record.id),
+      subscriptionId: record.id,
+      tenantId,
+      eventId: event.id,
+      eventType: event.type,
+      attempt: 1,
+      createdAt,
+      occurredAt: event.time,
+      origin: 'event',
+      payload,
+    }
+    if (traceparent) task.traceparent = traceparent
+    const inline: Outcome | NotAdmitted = ctx.inline
+      ? await deliver(ctx.inline, { kind: 'delivery', inline: true, task, subscription, held: false })
+      : 'not-admitted'
+    if (inline !== 'not-admitted') return inline
+    await ctx.tasks.publishTask(task)
+    published += 1
+    return 'published'
+  }))
+  ctx.metrics.tasksPublished.inc(published)
+  // Shutting down in the middle of an inline attempt: the whole event comes back (same webhook-ids).
+  if (outcomes.includes('requeued')) return 'requeue'
+  ctx.metrics.events.inc({ result: 'fanned-out' })
+  return 'ack'
+}
