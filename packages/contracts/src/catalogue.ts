@@ -1,6 +1,9 @@
-import { type Static, type TSchema } from '@sinclair/typebox'
+import type { TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { CloudEvent } from './cloud-event.js'
+import {
+  GoodsReceivedEvent as GoodsReceivedEventSchema, StockAdjustedEvent as StockAdjustedEventSchema,
+  type ArrivalsEvent, type GoodsReceivedEvent, type StockAdjustedEvent,
+} from './event-schemas.js'
 import { GOODS_RECEIVED, GoodsReceivedData, limits } from './goods-received.js'
 import { GoodsReceivedNotification, toNotification as goodsReceivedNotification } from './notification.js'
 import {
@@ -49,19 +52,24 @@ export interface TriggerDefinition {
   hint: string
 }
 
-export interface CatalogueEntry<Data extends TSchema = TSchema, Notification extends TSchema = TSchema> {
+/** Every notification a flow can receive (one flat object per event type). */
+export type Notification = GoodsReceivedNotification | StockAdjustedNotification
+
+export interface CatalogueEntry {
   /** The CloudEvents type, also the routing key. */
   type: string
   /** The CloudEvent schema of this type (envelope + data). */
   event: TSchema
-  data: Data
-  notification: Notification
+  data: TSchema
+  notification: TSchema
+  // Methods (not function properties), so an entry may take its own event type: parameters of
+  // methods are checked bivariantly.
   /** The flat object a flow receives, from a validated event of this type. */
-  toNotification(event: { id: string; type: string; time: string; data: Static<Data> }): Static<Notification>
+  toNotification(event: ArrivalsEvent): Notification
   /** A realistic notification that matches the given filters, for "Send test". */
-  sample(filters: Readonly<Record<string, string | number | undefined>>, at: string, ids: { eventId: string; objectId: string }): Static<Notification>
+  sample(filters: Readonly<Record<string, string | number | undefined>>, at: string, ids: { eventId: string; objectId: string }): Notification
   /** What TypeBox's compiled check cannot say (e.g. a delta of 0); undefined when the data is fine. */
-  refine?(data: Static<Data>): { path: string; message: string } | undefined
+  refine?(data: ArrivalsEvent['data']): { path: string; message: string } | undefined
   filters: readonly FilterDefinition[]
   trigger: TriggerDefinition
 }
@@ -87,14 +95,15 @@ const skuFilter = (what: string): FilterDefinition => ({
   match: { kind: 'any-item-sku' },
 })
 
-const GoodsReceivedEvent = CloudEvent(GOODS_RECEIVED, GoodsReceivedData)
 
-export const goodsReceived: CatalogueEntry<typeof GoodsReceivedData, typeof GoodsReceivedNotification> = {
+export const goodsReceived: CatalogueEntry = {
   type: GOODS_RECEIVED,
-  event: GoodsReceivedEvent,
+  event: GoodsReceivedEventSchema,
   data: GoodsReceivedData,
   notification: GoodsReceivedNotification,
-  toNotification: (event) => goodsReceivedNotification(event as Static<typeof GoodsReceivedEvent>),
+  toNotification(event: GoodsReceivedEvent): GoodsReceivedNotification {
+    return goodsReceivedNotification(event)
+  },
   sample(filters, at, ids) {
     const storeId = typeof filters.storeId === 'string' ? filters.storeId : 'sample-store'
     const sku = typeof filters.sku === 'string' ? filters.sku : 'SAMPLE-SKU'
@@ -127,14 +136,14 @@ export const goodsReceived: CatalogueEntry<typeof GoodsReceivedData, typeof Good
   },
 }
 
-const StockAdjustedEvent = CloudEvent(STOCK_ADJUSTED, StockAdjustedData)
 
-export const stockAdjusted: CatalogueEntry<typeof StockAdjustedData, typeof StockAdjustedNotification> = {
+export const stockAdjusted: CatalogueEntry = {
   type: STOCK_ADJUSTED,
-  event: StockAdjustedEvent,
+  event: StockAdjustedEventSchema,
   data: StockAdjustedData,
   notification: StockAdjustedNotification,
-  toNotification: ({ id, type, time, data }) => ({
+  toNotification({ id, type, time, data }: StockAdjustedEvent): StockAdjustedNotification {
+    return {
     eventId: id,
     eventType: type,
     occurredAt: time,
@@ -146,7 +155,8 @@ export const stockAdjusted: CatalogueEntry<typeof StockAdjustedData, typeof Stoc
     adjustedAt: data.adjustedAt,
     items: data.items.map(({ sku, name, quantityDelta, unit }) => ({ sku, name: name ?? '', quantityDelta, unit: unit ?? '' })),
     netQuantityDelta: data.netQuantityDelta,
-  }),
+    }
+  },
   sample(filters, at, ids) {
     const storeId = typeof filters.storeId === 'string' ? filters.storeId : 'sample-store'
     const sku = typeof filters.sku === 'string' ? filters.sku : 'SAMPLE-SKU'
@@ -157,7 +167,7 @@ export const stockAdjusted: CatalogueEntry<typeof StockAdjustedData, typeof Stoc
       adjustedAt: at, items: [{ sku, name: 'Sample product', quantityDelta: -2, unit: 'case' }], netQuantityDelta: -2,
     }
   },
-  refine(data) {
+  refine(data: StockAdjustedData) {
     const index = zeroDeltaItem(data.items)
     return index === undefined ? undefined : { path: `/items/${index}/quantityDelta`, message: 'must not be 0 (a change of nothing is not an adjustment)' }
   },
@@ -185,7 +195,7 @@ export const stockAdjusted: CatalogueEntry<typeof StockAdjustedData, typeof Stoc
 }
 
 /** Every event type, in the order the connector lists its triggers. */
-export const catalogue: readonly CatalogueEntry[] = [goodsReceived, stockAdjusted] as unknown as readonly CatalogueEntry[]
+export const catalogue: readonly CatalogueEntry[] = [goodsReceived, stockAdjusted]
 
 const byType = new Map(catalogue.map((entry) => [entry.type, entry]))
 

@@ -1,21 +1,13 @@
-import { Type, type Static } from '@sinclair/typebox'
 import { randomUUID } from 'node:crypto'
 import { catalogueEntry, eventCheck, eventTypes } from './catalogue.js'
-import { CloudEvent } from './cloud-event.js'
-import { GOODS_RECEIVED, GoodsReceivedData } from './goods-received.js'
-import { STOCK_ADJUSTED, StockAdjustedData } from './stock-adjusted.js'
+import type { ArrivalsEvent, GoodsReceivedEvent, StockAdjustedEvent } from './event-schemas.js'
+import { GOODS_RECEIVED, type GoodsReceivedData } from './goods-received.js'
+import { STOCK_ADJUSTED, type StockAdjustedData } from './stock-adjusted.js'
 
-export const GoodsReceivedEvent = CloudEvent(GOODS_RECEIVED, GoodsReceivedData)
-export type GoodsReceivedEvent = Static<typeof GoodsReceivedEvent>
-
-export const StockAdjustedEvent = CloudEvent(STOCK_ADJUSTED, StockAdjustedData)
-export type StockAdjustedEvent = Static<typeof StockAdjustedEvent>
+export * from './event-schemas.js'
 
 /** Every event type Arrivals can deliver to a flow (the catalogue's), and so every routing key the dispatcher binds. */
 export const deliverableEventTypes = eventTypes
-
-export const ArrivalsEvent = Type.Union([GoodsReceivedEvent, StockAdjustedEvent])
-export type ArrivalsEvent = Static<typeof ArrivalsEvent>
 
 export type EventValidation =
   | { ok: true; event: ArrivalsEvent }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import amqp from 'amqplib'
 import type { FastifyInstance } from 'fastify'
-import { brokerTopology, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
+import { GOODS_RECEIVED, brokerTopology, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
 import { hashApiKey } from '@arrivals/service-kit'
 import type { TestNamespace } from '@arrivals/test-kit'
@@ -90,6 +90,7 @@ export class EventQueue {
     return (await this.drain()).map((message) => {
       const parsed = parseEvent(message.content)
       if (!parsed.ok) throw new Error(`invalid event on the queue: ${parsed.reason}`)
+      if (parsed.event.type !== GOODS_RECEIVED) throw new Error(`expected ${GOODS_RECEIVED} on the queue, got ${parsed.event.type}`)
       return { event: parsed.event, message }
     })
   }

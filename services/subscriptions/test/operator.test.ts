@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
   brokerTopology, deliveryIdFor, parseDeliveryTask, redisKeys, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
+  type GoodsReceivedNotification,
 } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
@@ -182,7 +183,7 @@ describe('subscriptions', () => {
     expect(queued).toMatchObject({ kind: 'deliver', origin: 'test', attempt: 1, subscriptionId: id, tenantId: contoso.id, deliveryId: response.json().deliveryId })
     expect(queued!.deliveryId).toMatch(/^msg_/)
     expect(queued!.payload).toMatchObject({ storeId: 'store-7', eventType: 'inventory.goods-received.v1' })
-    expect(queued!.payload.totalQuantity).toBeGreaterThanOrEqual(20)
+    expect((queued!.payload as GoodsReceivedNotification).totalQuantity).toBeGreaterThanOrEqual(20)
   })
 })
 
