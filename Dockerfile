@@ -3,7 +3,11 @@
 #   docker build --build-arg SERVICE=inventory     -t arrivals-inventory .
 #   docker build --build-arg SERVICE=subscriptions -t arrivals-subscriptions .
 #   docker build --build-arg SERVICE=dispatcher    -t arrivals-dispatcher .
-# The base image is pinned by its full version tag (bump it deliberately, with the lockfile's Node range).
+# The base image: a full version tag (bump it deliberately, with the lockfile's Node range). Release
+# builds pin it by digest: .github/workflows resolve the tag's digest once per run and pass
+# NODE_IMAGE=<tag>@sha256:<digest>, so both stages of all three images stand on the same bytes and
+# the digest is recorded in the image's labels and SBOM. Write the digest here (node:<tag>@sha256:…)
+# to pin it in the repository too; the workflows then use it as it is.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # --- build: install exactly what the lockfile says, compile, then cut the one service out --------
@@ -19,6 +23,8 @@ RUN pnpm fetch
 COPY . .
 RUN pnpm install --frozen-lockfile
 RUN pnpm exec tsc -b "services/${SERVICE}"
+# The operator console's static files go into the subscriptions service's dist/ (served at /console/).
+RUN if [ "$SERVICE" = subscriptions ]; then pnpm --filter @arrivals/subscriptions build:console; fi
 # The service with its production dependencies only (workspace packages copied in, no dev tools),
 # then nothing but what runs: package.json, node_modules and the compiled dist (a package without a
 # `files` field would otherwise bring its src/, tests and configs, and pnpm's lockfile copy).
@@ -30,6 +36,11 @@ RUN pnpm deploy --prod --filter "@arrivals/${SERVICE}" /out \
 FROM ${NODE_IMAGE} AS runtime
 ARG NODE_IMAGE
 ARG SERVICE
+# Node alone: no npm, npx, corepack or yarn at run time (nothing installs packages in a running
+# container, and every tool left here is one more thing for the vulnerability scan to report).
+RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-* \
+ && node --version
 ARG VERSION=0.0.0-dev
 ARG SOURCE=https://github.com/arrivals/arrivals
 LABEL org.opencontainers.image.title="arrivals-${SERVICE}" \

@@ -1,6 +1,7 @@
 // One lint setup for the whole repository. Beyond style, it keeps the architecture's walls up:
 // no service imports another, contracts stay free of fastify, and only a service's settings
-// module reads the environment, and only packages/messaging talks AMQP.
+// module reads the environment, only packages/messaging talks AMQP, and only the subscription registry
+// knows the subscription key layout.
 import js from '@eslint/js'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
@@ -19,6 +20,25 @@ const amqplibAllowed = [
   'bench/**',
   // Tests and their kit read, purge and delete queues behind the client's back.
   '**/test/**', 'test/**', 'packages/test-kit/**',
+]
+// Subscriptions, attempts, failures and dead letters are read and written through
+// @arrivals/subscription-registry only. Tests may look at Redis through its layout module; sources never.
+// A rule of its own (typescript-eslint's copy of no-restricted-imports), so the blocks below that
+// replace no-restricted-imports per folder do not drop it.
+const contractsLayout = {
+  name: '@arrivals/contracts',
+  importNames: ['redisKeys', 'RedisKeys', 'historyLimits'],
+  message: 'Only @arrivals/subscription-registry knows the subscription key layout; use the registry (inventoryKeys for inventory\'s keys).',
+}
+const registryLayout = {
+  name: '@arrivals/subscription-registry/layout',
+  message: 'Sources use the registry\'s API; its key layout is for the registry and for tests.',
+}
+const layoutAllowed = [
+  'packages/subscription-registry/**',
+  // The dispatcher still reads and writes through contracts' copy of the layout until it moves onto
+  // the registry (next step of issue 12); then remove this, and contracts' redisKeys and historyLimits.
+  'services/dispatcher/**',
 ]
 const packageWalls = [
   { group: ['fastify', 'fastify-*', '@fastify/*'], message: 'This package stays free of fastify.' },
@@ -42,6 +62,16 @@ export default tseslint.config(
     ignores: amqplibAllowed,
     rules: { 'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging] }] },
   },
+  {
+    files: ['**/*.{ts,js,mjs}'],
+    ignores: layoutAllowed,
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [contractsLayout, registryLayout] }] },
+  },
+  {
+    files: ['**/test/**/*.ts', 'test/**'],
+    ignores: layoutAllowed,
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [contractsLayout] }] },
+  },
   ...services.map((service) => ({
     files: [`services/${service}/src/**/*.ts`],
     rules: {
@@ -61,7 +91,7 @@ export default tseslint.config(
     rules: { 'no-restricted-properties': 'off' },
   },
   {
-    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts', 'packages/messaging/src/**/*.ts'],
+    files: ['packages/contracts/src/**/*.ts', 'packages/callback-safety/src/**/*.ts', 'packages/messaging/src/**/*.ts', 'packages/subscription-registry/src/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [amqplibOnlyInMessaging], patterns: packageWalls }],
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Packages take settings as arguments.' }],

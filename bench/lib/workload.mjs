@@ -2,17 +2,10 @@
 // and the same GoodsReceived events. Arrivals reads the subscriptions from Redis, sealed in the pinned
 // SubscriptionRecord shape; the references get them in plain from a file, as a team's config would.
 import { randomBytes } from 'node:crypto'
-import {
-  createSecretBox,
-  goodsReceivedEvent,
-  parseEncryptionKey,
-  redactUrl,
-  redisKeys,
-  sealingContext,
-} from '@arrivals/contracts'
+import { createSecretBox, goodsReceivedEvent, parseEncryptionKey } from '@arrivals/contracts'
+import { createSubscriptionRegistry, newSubscriptionRecord } from '@arrivals/subscription-registry'
 
 export const BENCH_TENANT = 'bench-tenant'
-const EVENT_TYPE = 'inventory.goods-received.v1'
 
 /**
  * @typedef {{ id: string, url: string, secret: string, storeId?: string }} BenchSubscription
@@ -53,39 +46,21 @@ export function makeEvent(runId, k, storeId = 'store-0') {
 }
 
 /**
- * Writes the subscriptions into Redis exactly as the subscriptions service does (records, fingerprints,
- * one version bump and the change notification), so the dispatcher reads what it reads in production.
+ * Writes the subscriptions into Redis exactly as the subscriptions service does (the registry's own
+ * records, sealed and fingerprinted, then one version bump and the change signal), so the dispatcher
+ * reads what it reads in production.
  */
 export async function seedSubscriptions(redis, namespace, encryptionKey, subscriptions) {
-  const keys = redisKeys(namespace)
   const box = createSecretBox(parseEncryptionKey(encryptionKey))
-  const now = new Date().toISOString()
-  const chunk = 2_000
-  for (let start = 0; start < subscriptions.length; start += chunk) {
-    const pipeline = redis.pipeline()
-    for (const sub of subscriptions.slice(start, start + chunk)) {
-      const filters = sub.storeId ? { storeId: sub.storeId } : {}
-      const fingerprint = box.fingerprint(JSON.stringify({ url: sub.url, filters }))
-      /** @type {import('@arrivals/contracts').SubscriptionRecord} */
-      const record = {
-        id: sub.id,
-        tenantId: BENCH_TENANT,
-        eventType: EVENT_TYPE,
-        callbackSealed: box.seal(sub.url, sealingContext.callback(BENCH_TENANT, sub.id)),
-        callbackRedacted: redactUrl(sub.url),
-        fingerprint,
-        secretSealed: box.seal(sub.secret, sealingContext.secret(BENCH_TENANT, sub.id)),
-        filters,
-        status: 'active',
-        flow: { platform: 'api', workflowName: 'bench' },
-        createdAt: now,
-        updatedAt: now,
-      }
-      pipeline.hset(keys.subscriptions(BENCH_TENANT), sub.id, JSON.stringify(record))
-      pipeline.hset(keys.fingerprints(BENCH_TENANT), fingerprint, sub.id)
-    }
-    await pipeline.exec()
-  }
-  await redis.multi().incr(keys.version(BENCH_TENANT)).exec()
-  await redis.publish(keys.subscriptionsChanged, BENCH_TENANT)
+  const now = new Date()
+  const records = subscriptions.map((sub) => newSubscriptionRecord(box, {
+    tenantId: BENCH_TENANT,
+    callbackUrl: sub.url,
+    filters: sub.storeId ? { storeId: sub.storeId } : {},
+    flow: { platform: 'api', workflowName: 'bench' },
+    id: sub.id,
+    secret: sub.secret,
+    now,
+  }).record)
+  await createSubscriptionRegistry({ redis, namespace }).subscriptions.importAll(records)
 }

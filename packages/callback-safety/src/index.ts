@@ -8,10 +8,15 @@ import { BlockList, isIP } from 'node:net'
  * the address that was checked, so DNS rebinding between the two gains nothing).
  */
 export interface CallbackPolicy {
-  /** Lift the address rules and allow http (local development and tests only). */
+  /** Lift the address and port rules and allow http (local development and tests only). */
   allowPrivate: boolean
   /** Optional host patterns (`*.logic.azure.com`, `prod-12.westeurope.logic.azure.com`). */
   allowedHosts?: readonly string[]
+  /**
+   * The ports a callback may use (default 443): the cluster's egress policy opens only these, so a
+   * callback on any other port would be accepted here and then time out for a day of retries.
+   */
+  allowedPorts?: readonly number[]
   /** The resolver; defaults to the system resolver (getaddrinfo, so /etc/hosts applies). */
   lookup?: typeof dnsLookup
 }
@@ -22,6 +27,21 @@ export class CallbackRefusedError extends Error {
 }
 
 export const MAX_CALLBACK_LENGTH = 4096
+
+/** What CALLBACK_ALLOWED_PORTS defaults to; k8s/components/network-policies opens the same ports. */
+export const DEFAULT_CALLBACK_PORTS: readonly number[] = [443]
+
+/**
+ * `443,8443` → [443, 8443] (unset or empty → the default); a bad entry is reported through `problem`
+ * (the settings reader's, so every problem is listed at once) and left out.
+ */
+export function parseCallbackPorts(text: string | undefined, problem: (message: string) => void): number[] {
+  const entries = (text ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
+  if (entries.length === 0) return [...DEFAULT_CALLBACK_PORTS]
+  const ports = entries.map(Number).filter((port) => Number.isInteger(port) && port >= 1 && port <= 65_535)
+  if (ports.length !== entries.length) problem(`CALLBACK_ALLOWED_PORTS must list TCP ports (1-65535) separated by commas, e.g. "443,8443", got "${text}"`)
+  return ports
+}
 
 const blocked = new BlockList()
 const reasons: [string, number, 'ipv4' | 'ipv6', string][] = [
@@ -127,6 +147,10 @@ export function parseCallbackUrl(raw: string, policy: CallbackPolicy): URL {
     } else if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local')) {
       throw new CallbackRefusedError(`callback host ${host} names an internal host`)
     }
+    // https only here, so an absent port is 443.
+    const port = url.port ? Number(url.port) : 443
+    const allowed = policy.allowedPorts ?? DEFAULT_CALLBACK_PORTS
+    if (!allowed.includes(port)) throw new CallbackRefusedError(`callback port ${port} is not allowed; allowed ports: ${allowed.join(', ')}`)
   }
   return url
 }

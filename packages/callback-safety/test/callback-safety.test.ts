@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { LookupAddress } from 'node:dns'
-import { blockedAddressReason, checkCallbackUrl, createSafeLookup, parseCallbackUrl, CallbackRefusedError, type CallbackPolicy } from '../src/index.js'
+import { blockedAddressReason, checkCallbackUrl, createSafeLookup, parseCallbackPorts, parseCallbackUrl, CallbackRefusedError, type CallbackPolicy } from '../src/index.js'
 
 function fakeResolver(table: Record<string, string[]>): NonNullable<CallbackPolicy['lookup']> {
   return ((host: string, _options: unknown, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => {
@@ -64,9 +64,44 @@ describe('parseCallbackUrl', () => {
   it('allows http and loopback when private callbacks are allowed', () => {
     expect(parseCallbackUrl('http://127.0.0.1:9999/hook', { allowPrivate: true }).port).toBe('9999')
   })
+
+  it('allows port 443 only by default, and says which ports are allowed', () => {
+    expect(parseCallbackUrl('https://flow.example.com/x', strict).hostname).toBe('flow.example.com')
+    expect(parseCallbackUrl('https://flow.example.com:443/x', strict).hostname).toBe('flow.example.com')
+    expect(() => parseCallbackUrl('https://flow.example.com:8443/x', strict)).toThrow('callback port 8443 is not allowed; allowed ports: 443')
+  })
+
+  it('allows the configured ports, and any port when private callbacks are allowed', () => {
+    const policy = { ...strict, allowedPorts: [443, 8443] }
+    expect(parseCallbackUrl('https://flow.example.com:8443/x', policy).port).toBe('8443')
+    expect(() => parseCallbackUrl('https://flow.example.com/x', { ...strict, allowedPorts: [8443] })).toThrow('allowed ports: 8443')
+    expect(() => parseCallbackUrl('https://flow.example.com:9000/x', policy)).toThrow('allowed ports: 443, 8443')
+    expect(parseCallbackUrl('https://flow.example.com:9000/x', { allowPrivate: true }).port).toBe('9000')
+  })
+})
+
+describe('parseCallbackPorts', () => {
+  it('reads a comma-separated list, 443 when unset or empty', () => {
+    const problems: string[] = []
+    expect(parseCallbackPorts(undefined, (message) => problems.push(message))).toEqual([443])
+    expect(parseCallbackPorts(' ', (message) => problems.push(message))).toEqual([443])
+    expect(parseCallbackPorts('443, 8443', (message) => problems.push(message))).toEqual([443, 8443])
+    expect(problems).toEqual([])
+  })
+
+  it.each(['https', '0', '65536', '443;8443', '44.3'])('reports "%s" as a problem naming the setting', (text) => {
+    const problems: string[] = []
+    parseCallbackPorts(text, (message) => problems.push(message))
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain('CALLBACK_ALLOWED_PORTS')
+  })
 })
 
 describe('checkCallbackUrl', () => {
+  it('refuses a port outside the allowed ones at subscribe time too', async () => {
+    await expect(checkCallbackUrl('https://flow.example.com:8080/x', strict)).rejects.toThrow('allowed ports: 443')
+  })
+
   it('accepts a name that resolves to public addresses', async () => {
     await expect(checkCallbackUrl('https://flow.example.com/hook?sig=secret', strict)).resolves.toBeInstanceOf(URL)
   })

@@ -17,9 +17,12 @@ export interface TestNamespace {
   cleanup(options?: { retryDelaysMs?: readonly number[] }): Promise<void>
 }
 
-/** A fresh namespace for one test file, so files run in parallel on one broker and one Redis. */
-export function createNamespace(prefix = 'test'): TestNamespace {
-  const { amqpUrl, redisUrl } = testInfrastructure()
+/**
+ * A fresh namespace for one test file, so files run in parallel on one broker and one Redis. A
+ * runner other than vitest (the browser tests) passes the URLs itself.
+ */
+export function createNamespace(prefix = 'test', infrastructure: { amqpUrl: string; redisUrl: string } = testInfrastructure()): TestNamespace {
+  const { amqpUrl, redisUrl } = infrastructure
   const namespace = `${prefix}-${randomBytes(5).toString('hex')}`
   return {
     namespace,

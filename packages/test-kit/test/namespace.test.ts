@@ -1,7 +1,7 @@
 import amqp from 'amqplib'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { declareTopology, redisKeys, topologyNames } from '@arrivals/contracts'
+import { declareTopology, inventoryKeys, topologyNames } from '@arrivals/contracts'
 import { createNamespace } from '../src/index.js'
 
 describe('a namespace per test file', () => {
@@ -18,8 +18,8 @@ describe('a namespace per test file', () => {
       await declareTopology(setup, ns.namespace, { retryDelaysMs: [5_000] })
       await declareTopology(setup, neighbour.namespace)
       await setup.close()
-      await redis.hset(redisKeys(ns.namespace).stores('contoso'), 'ams-01', '{}')
-      await redis.set(redisKeys(neighbour.namespace).apiKeys, 'kept')
+      await redis.hset(inventoryKeys(ns.namespace).stores('contoso'), 'ams-01', '{}')
+      await redis.set(inventoryKeys(neighbour.namespace).idempotency('contoso', 'key-1'), 'kept')
 
       await ns.cleanup({ retryDelaysMs: [5_000] })
 
@@ -34,12 +34,12 @@ describe('a namespace per test file', () => {
         channel.on('error', () => {})
         await expect(channel.checkExchange(exchange), exchange).rejects.toThrow(/NOT_FOUND/)
       }
-      expect(await redis.exists(redisKeys(ns.namespace).stores('contoso'))).toBe(0)
+      expect(await redis.exists(inventoryKeys(ns.namespace).stores('contoso'))).toBe(0)
 
       // The neighbour's topology and keys are untouched.
       const check = await connection.createChannel()
       await expect(check.checkQueue(topologyNames(neighbour.namespace).dispatcherEventsQueue)).resolves.toBeTruthy()
-      expect(await redis.get(redisKeys(neighbour.namespace).apiKeys)).toBe('kept')
+      expect(await redis.get(inventoryKeys(neighbour.namespace).idempotency('contoso', 'key-1'))).toBe('kept')
     } finally {
       await neighbour.cleanup()
       redis.disconnect()

@@ -1,4 +1,5 @@
-import { parseEncryptionKey } from '@arrivals/contracts'
+import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
+import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import {
   boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env,
 } from '@arrivals/service-kit'
@@ -11,10 +12,12 @@ export interface DispatcherSettings {
   port: number
   host: string
   logLevel: string
-  /** 32 bytes; opens the sealed callback URLs and signing secrets. */
-  encryptionKey: Buffer
+  /** 32 bytes (and the previous key during a rotation); opens the sealed callback URLs and signing secrets. */
+  encryptionKey: SecretBoxKeys
   /** Lift the SSRF address rules and allow http callbacks (development and tests only). */
   callbackAllowPrivate: boolean
+  /** CALLBACK_ALLOWED_PORTS: the only ports a callback may use (unset: 443). */
+  callbackAllowedPorts?: number[]
   /** Delay before each retry after the first attempt; its length is the number of retries. */
   retryScheduleMs: number[]
   deliveryTimeoutMs: number
@@ -63,15 +66,21 @@ export function parseRetrySchedule(text: string): number[] {
   })
 }
 
+const callbackPorts = parsed((raw) => parseCallbackPorts(raw, (message) => { throw new Error(message) }), [...DEFAULT_CALLBACK_PORTS],
+  DEFAULT_CALLBACK_PORTS.map((port) => `\`${port}\``).join(', '))
 const duration = (fallback: number, min = 1) => integer(fallback, { min, max: 7 * 86_400_000 })
 const count = (fallback: number, max = 10_000) => integer(fallback, { min: 1, max })
 
 /** Every variable the dispatcher reads; the README's settings table is this table (a test compares them). */
 export const dispatcherSettingsTable = {
   ...commonSettingsTable({ port: 3003, listensFor: '/healthz, /readyz and /metrics' }),
-  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed(parseEncryptionKey, Buffer.alloc(0), '(required)'),
+  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed((raw) => parseEncryptionKey(raw), Buffer.alloc(0), '(required)'),
     'base64 of 32 random bytes, the subscriptions service\'s key; make one with `node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64\'))"`', { secret: true }),
+  previousEncryptionKey: setting('CALLBACK_ENCRYPTION_KEY_PREVIOUS', parsed(parsePreviousEncryptionKey, undefined, '(none)'),
+    'during a key rotation, the key being replaced: values it sealed still open (equal to the current key: no rotation)', { secret: true }),
   callbackAllowPrivate: setting('CALLBACK_ALLOW_PRIVATE', boolean(false), 'allow http and loopback/private callbacks (development, tests)'),
+  callbackAllowedPorts: setting('CALLBACK_ALLOWED_PORTS', callbackPorts,
+    'comma list of the ports a callback may use; a stored callback on another port is refused before connecting (the same setting as subscriptions\')'),
   retryScheduleMs: setting('RETRY_SCHEDULE', parsed((raw) => parseRetrySchedule(raw ?? DEFAULT_RETRY_SCHEDULE), [] as number[], `\`${DEFAULT_RETRY_SCHEDULE}\``),
     'delay before each retry (units `ms s m h d`); its length is the number of retries'),
   deliveryTimeoutMs: setting('DELIVERY_TIMEOUT_MS', duration(10_000, 100), 'whole-attempt timeout (connect, headers, body)'),
@@ -97,12 +106,12 @@ export const dispatcherSettingsTable = {
 
 /** The only place the dispatcher reads the environment; every problem is reported at once. */
 export function readSettings(env: Env): DispatcherSettings {
-  return readSettingsTable(dispatcherSettingsTable, env, (values, problem) => {
+  return readSettingsTable(dispatcherSettingsTable, env, ({ previousEncryptionKey, ...values }, problem) => {
     // Half of all sends by default: one endpoint can go fast, but never take every slot.
     const endpointConcurrency = values.endpointConcurrency ?? Math.max(1, Math.floor(Math.min(values.deliveryConcurrency, values.deliveryPrefetch) / 2))
     if (endpointConcurrency >= values.deliveryPrefetch && values.deliveryPrefetch > 1) {
       problem(`ENDPOINT_CONCURRENCY (${endpointConcurrency}) must be below DELIVERY_PREFETCH (${values.deliveryPrefetch}), or one slow endpoint can hold every delivery slot; leave it unset for half`)
     }
-    return { ...values, endpointConcurrency }
+    return { ...values, encryptionKey: encryptionKeyRing(values.encryptionKey, previousEncryptionKey), endpointConcurrency }
   })
 }

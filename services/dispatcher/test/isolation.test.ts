@@ -128,7 +128,8 @@ describe('SSRF at connect time', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver()
-    await world.start({ callbackAllowPrivate: false }, { callbackLookup: rebinding })
+    // The receiver's port is allowed (CALLBACK_ALLOWED_PORTS), so the address rule is what refuses.
+    await world.start({ callbackAllowPrivate: false, callbackAllowedPorts: [Number(new URL(receiver.url).port)] }, { callbackLookup: rebinding })
   })
   afterAll(async () => {
     await world.close()

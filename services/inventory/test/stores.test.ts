@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { redisKeys, StoreRecord } from '@arrivals/contracts'
+import { inventoryKeys, StoreRecord } from '@arrivals/contracts'
 import { createNamespace } from '@arrivals/test-kit'
 import { Value } from '@sinclair/typebox/value'
 import { build, tenant, testSettings, type TestTenant } from './support.js'
@@ -46,7 +46,7 @@ describe('store catalogue', () => {
 
   it('keeps StoreRecord JSON in the tenant\'s stores hash, where the subscriptions service reads it', async () => {
     await app.inject({ method: 'PUT', url: '/v1/stores/rdm-01', headers: as(contoso), payload: { name: 'Rotterdam' } })
-    const json = await redis.hget(redisKeys(ns.namespace).stores(contoso.id), 'rdm-01')
+    const json = await redis.hget(inventoryKeys(ns.namespace).stores(contoso.id), 'rdm-01')
     expect(json).not.toBeNull()
     const record: unknown = JSON.parse(json!)
     expect(Value.Check(StoreRecord, record)).toBe(true)

@@ -11,6 +11,7 @@ import deliveryHistory from './plugins/app/delivery-history.js'
 import subscriptionStore from './plugins/app/subscription-store.js'
 import openapi from './plugins/external/openapi.js'
 import connector from './routes/connector.js'
+import operatorConsole from './routes/console.js'
 import operator from './routes/operator.js'
 import trigger from './routes/trigger.js'
 import type { SubscriptionsSettings } from './settings.js'
@@ -60,6 +61,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
   await app.register(subscriptionStore, { namespace: settings.namespace, encryptionKey: settings.encryptionKey })
   await app.register(deliveryHistory, { namespace: settings.namespace })
   await app.register(connector, { publicBaseUrl: settings.publicBaseUrl, entraAudience: settings.entra?.audience })
+  await app.register(operatorConsole)
 
   const authenticators: Authenticator[] = []
   if (settings.apiKeys.size > 0) authenticators.push(apiKeyAuthenticator((hash) => settings.apiKeys.get(hash)))
@@ -77,7 +79,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
     await withTypes.register(trigger, {
       namespace: settings.namespace,
       publicBaseUrl: settings.publicBaseUrl,
-      callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts },
+      callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts, allowedPorts: settings.callbackAllowedPorts },
     })
     await withTypes.register(operator)
   })

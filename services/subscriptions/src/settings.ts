@@ -1,4 +1,5 @@
-import { parseEncryptionKey } from '@arrivals/contracts'
+import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
+import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import {
   boolean, commonSettingsTable, integer, list, optionalText, parseApiKeys, parsed, readSettingsTable, setting, SettingsError, splitList,
   type CommonSettings, type Env,
@@ -21,8 +22,8 @@ export interface EntraSettings {
 export interface SubscriptionsSettings extends CommonSettings {
   /** SHA-256 of each bootstrap API key → the tenant it names. */
   apiKeys: Map<string, string>
-  /** 32 bytes; seals callback URLs and signing secrets at rest (the dispatcher holds the same key). */
-  encryptionKey: Buffer
+  /** 32 bytes (and the previous key during a rotation); seals callback URLs and signing secrets at rest (the dispatcher holds the same key). */
+  encryptionKey: SecretBoxKeys
   /**
    * Where callers reach this service (`https://arrivals.contoso.com` or with a path prefix): the
    * Location header and the connector's host/basePath/schemes. Unset: taken from the request.
@@ -34,6 +35,8 @@ export interface SubscriptionsSettings extends CommonSettings {
   callbackAllowPrivate: boolean
   /** Optional host patterns a callback must match (`*.logic.azure.com`). */
   callbackAllowedHosts: string[]
+  /** CALLBACK_ALLOWED_PORTS: the only ports a callback may use (unset: 443). */
+  callbackAllowedPorts?: number[]
   /** Entra ID bearer tokens are accepted only when configured. */
   entra: EntraSettings | undefined
   /** Requests per minute per credential (per replica). */
@@ -69,19 +72,26 @@ const callbackAllowedHosts = parsed((raw) => {
   return hosts
 }, [] as string[], '(any public host)')
 
+const callbackPorts = parsed((raw) => parseCallbackPorts(raw, (message) => { throw new Error(message) }), [...DEFAULT_CALLBACK_PORTS],
+  DEFAULT_CALLBACK_PORTS.map((port) => `\`${port}\``).join(', '))
+
 /** Every variable the subscriptions service reads; the README's settings table is this table (a test compares them). */
 export const subscriptionsSettingsTable = {
   ...commonSettingsTable({ port: 3002, listensFor: 'the connector API, /docs, /healthz, /readyz and /metrics' }),
   apiKeys: setting('API_KEYS', parsed(parseApiKeys, new Map<string, string>(), '(none)'),
     '`tenantId:key,…`, keys of 16+ characters; required unless Entra ID is configured', { secret: true }),
-  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed(parseEncryptionKey, Buffer.alloc(0), '(required)'),
-    'base64 of 32 random bytes, the same as the dispatcher\'s', { secret: true }),
+  encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed((raw) => parseEncryptionKey(raw), Buffer.alloc(0), '(required)'),
+    'base64 of 32 random bytes, the same as the dispatcher\'s; sealed values carry its key id', { secret: true }),
+  previousEncryptionKey: setting('CALLBACK_ENCRYPTION_KEY_PREVIOUS', parsed(parsePreviousEncryptionKey, undefined, '(none)'),
+    'during a key rotation, the key being replaced: values it sealed still open (equal to the current key: no rotation)', { secret: true }),
   publicBaseUrl: setting('PUBLIC_BASE_URL', publicBaseUrl,
     'e.g. `https://arrivals.contoso.com` or with a path prefix: the `Location` and the connector\'s host/basePath/scheme'),
   trustProxy: setting('TRUST_PROXY', trustProxy,
     '`true`, or proxy addresses/CIDRs: believe `X-Forwarded-Proto/-Host` (used when `PUBLIC_BASE_URL` is unset)'),
   callbackAllowPrivate: setting('CALLBACK_ALLOW_PRIVATE', boolean(false), 'allow http and internal addresses (development and tests only)'),
   callbackAllowedHosts: setting('CALLBACK_ALLOWED_HOSTS', callbackAllowedHosts, 'comma list of host patterns, e.g. `*.logic.azure.com`'),
+  callbackAllowedPorts: setting('CALLBACK_ALLOWED_PORTS', callbackPorts,
+    'comma list of the ports a callback may use (400 naming them otherwise); the cluster\'s egress policy opens the same ports. Lifted by `CALLBACK_ALLOW_PRIVATE`'),
   entraTenant: setting('ENTRA_TENANT_ID', optionalText('(off)'),
     'sets the default issuers (`https://sts.windows.net/<id>/` for v1.0 tokens, which the connector\'s sign-in gets unless the API\'s app registration sets `accessTokenAcceptedVersion: 2`, and `https://login.microsoftonline.com/<id>/v2.0`) and the JWKS URL'),
   entraAudience: setting('ENTRA_AUDIENCE', optionalText('(required with Entra)'),
@@ -97,7 +107,7 @@ export const subscriptionsSettingsTable = {
 /** The only place the subscriptions service reads the environment. Throws a SettingsError listing every problem. */
 export function readSettings(env: Env): SubscriptionsSettings {
   return readSettingsTable(subscriptionsSettingsTable, env, (values, problem) => {
-    const { entraTenant, entraAudience, entraIssuer: issuers, entraJwksUrl, ...settings } = values
+    const { entraTenant, entraAudience, entraIssuer: issuers, entraJwksUrl, previousEncryptionKey, ...settings } = values
     // The connector's Entra ID sign-in (the v1 endpoint with a resource URI) gets v1.0 tokens unless the
     // API's app registration asks for v2.0 ones: the tenant's issuer in both forms, or the ENTRA_ISSUER list.
     const entraIssuer: string[] | undefined = issuers.length > 0 ? issuers
@@ -115,6 +125,6 @@ export function readSettings(env: Env): SubscriptionsSettings {
     if (settings.apiKeys.size === 0 && !entra) {
       problem('no way to authenticate: set API_KEYS (tenantId:key pairs, keys of 16 characters or more) and/or ENTRA_TENANT_ID + ENTRA_AUDIENCE')
     }
-    return { ...settings, entra }
+    return { ...settings, encryptionKey: encryptionKeyRing(settings.encryptionKey, previousEncryptionKey), entra }
   })
 }

@@ -3,18 +3,19 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
-  brokerTopology, deliveryIdFor, parseDeliveryTask, redisKeys, topologyNames,
+  brokerTopology, deliveryIdFor, parseDeliveryTask, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
   type GoodsReceivedNotification,
 } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
+import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { as, build, callbackUrl, subscribe, tenant, testSettings, type TestTenant } from './support.js'
 
 const ns = createNamespace('subs-operator')
 const contoso = tenant('contoso')
 const fabrikam = tenant('fabrikam')
-const keys = redisKeys(ns.namespace)
+const keys = registryKeys(ns.namespace)
 let app: FastifyInstance
 let redis: Redis
 let connection: amqp.ChannelModel
@@ -126,6 +127,26 @@ describe('subscriptions', () => {
     expect(one.json()).toMatchObject({ id: own[0], filters: { storeId: 'a' }, status: 'active' })
   })
 
+  it('lists each with its activity: the last attempt and 24 hourly counts of delivered and failed attempts', async () => {
+    const id = await newSubscription(contoso)
+    const idle = await newSubscription(contoso)
+    const at = (agoMs: number, outcome: AttemptRecord['outcome'], status: number): AttemptRecord => ({
+      deliveryId: 'msg_act', eventId: 'e-act', attempt: 1, at: new Date(Date.now() - agoMs).toISOString(), outcome, status, durationMs: 31,
+    })
+    // The dispatcher pushes newest first (LPUSH): oldest pushed first.
+    for (const record of [at(30 * 3_600_000, 'delivered', 200), at(5 * 3_600_000, 'retrying', 503), at(60_000, 'delivered', 204)]) {
+      await redis.lpush(keys.attempts(contoso.id, id), JSON.stringify(record))
+    }
+    const items = (await app.inject({ method: 'GET', url: '/v1/subscriptions?limit=500', headers: as(contoso) })).json().items
+    const busy = items.find((item: { id: string }) => item.id === id)
+    expect(busy.activity.lastAttempt).toMatchObject({ outcome: 'delivered', status: 204, durationMs: 31 })
+    expect(busy.activity.delivered.reduce((a: number, b: number) => a + b)).toBe(1)
+    expect(busy.activity.failed.reduce((a: number, b: number) => a + b)).toBe(1)
+    expect(busy.activity.delivered[23]).toBe(1)
+    const quiet = items.find((item: { id: string }) => item.id === idle)
+    expect(quiet.activity).toEqual({ delivered: new Array(24).fill(0), failed: new Array(24).fill(0) })
+  })
+
   it('answers 400, not a 5xx, to a cursor no page ever handed out', async () => {
     for (const cursor of ['18446744073709551616', '99999999999999999999']) {
       const response = await app.inject({ method: 'GET', url: `/v1/subscriptions?cursor=${cursor}`, headers: as(contoso) })
@@ -150,6 +171,33 @@ describe('subscriptions', () => {
     expect(Number(await redis.get(keys.version(contoso.id)))).toBe(version + 1)
   })
 
+  it('disables an active one (and signals the change); enable undoes it; another tenant gets 404', async () => {
+    const id = await newSubscription(contoso)
+    const version = Number(await redis.get(keys.version(contoso.id)))
+    const disabled = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/disable`, headers: as(contoso) })
+    expect(disabled.statusCode).toBe(200)
+    expect(disabled.json()).toMatchObject({ id, status: 'disabled', disabledReason: 'disabled by an operator' })
+    expect(Date.parse(disabled.json().disabledAt)).toBeGreaterThan(Date.now() - 60_000)
+    expect(disabled.body).not.toContain('whsec_')
+    expect(Number(await redis.get(keys.version(contoso.id)))).toBe(version + 1)
+    expect(JSON.parse((await redis.hget(keys.subscriptions(contoso.id), id))!)).toMatchObject({ status: 'disabled' })
+    expect((await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/test`, headers: as(contoso) })).statusCode).toBe(409)
+
+    // Twice is no change: the first reason and time stay, no change signal.
+    const again = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/disable`, headers: as(contoso) })
+    expect(again.statusCode).toBe(200)
+    expect(again.json().disabledAt).toBe(disabled.json().disabledAt)
+    expect(Number(await redis.get(keys.version(contoso.id)))).toBe(version + 1)
+
+    const foreign = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/disable`, headers: as(fabrikam) })
+    expect(foreign.statusCode).toBe(404)
+    const enabled = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/enable`, headers: as(contoso) })
+    expect(enabled.json().status).toBe('active')
+    const missing = await app.inject({ method: 'POST', url: '/v1/subscriptions/sub_nothing-here/disable', headers: as(contoso) })
+    expect(missing.statusCode).toBe(404)
+    expect((await app.inject({ method: 'POST', url: '/v1/subscriptions/not-an-id/disable', headers: as(contoso) })).statusCode).toBe(400)
+  })
+
   it('rotates the signing secret: a new whsec_ shown once, sealed at rest', async () => {
     const created = (await subscribe(app, contoso, { callbackUrl: callbackUrl().url })).json()
     const before = JSON.parse((await redis.hget(keys.subscriptions(contoso.id), created.id))!)
@@ -169,7 +217,7 @@ describe('subscriptions', () => {
       deliveryId: 'msg_abc', eventId: 'e-1', attempt: n, at: new Date(Date.now() + n).toISOString(),
       outcome: n < 3 ? 'retrying' : 'delivered', status: n < 3 ? 503 : 200, durationMs: 12,
     })
-    for (const n of [1, 2, 3]) await redis.lpush(keys.attempts(id), JSON.stringify(attempt(n)))
+    for (const n of [1, 2, 3]) await redis.lpush(keys.attempts(contoso.id, id), JSON.stringify(attempt(n)))
     const response = await app.inject({ method: 'GET', url: `/v1/subscriptions/${id}/attempts?limit=2`, headers: as(contoso) })
     expect(response.statusCode).toBe(200)
     expect(response.json().items.map((a: AttemptRecord) => [a.attempt, a.outcome])).toEqual([[3, 'delivered'], [2, 'retrying']])
@@ -265,6 +313,7 @@ describe('tenant isolation on every route', () => {
       ['GET', `/v1/subscriptions/${created.id}/attempts`],
       ['POST', `/v1/subscriptions/${created.id}/test`],
       ['POST', `/v1/subscriptions/${created.id}/enable`],
+      ['POST', `/v1/subscriptions/${created.id}/disable`],
       ['POST', `/v1/subscriptions/${created.id}/secret/rotate`],
       ['POST', `/v1/subscriptions/${created.id}/redeliver?since=2020-01-01T00:00:00Z`],
       ['DELETE', `/v1/subscriptions/${created.id}`],

@@ -46,6 +46,8 @@ describe('callback URL safety (SSRF)', () => {
     ['https://[fd00::1]/invoke', /unique-local/],
     ['https://[fe80::1]/invoke', /link-local/],
     ['https://user:pw@52.174.10.20/invoke', /credentials/],
+    // The cluster's egress policy opens CALLBACK_ALLOWED_PORTS only (default 443).
+    ['https://52.174.10.20:8443/invoke', /port 8443 is not allowed; allowed ports: 443/],
     ['https://metadata.google.internal/computeMetadata', /internal host/],
     [`https://${hostname()}/invoke`, /resolves to|internal host|does not resolve/],
   ]

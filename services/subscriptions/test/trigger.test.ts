@@ -2,14 +2,15 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Value } from '@sinclair/typebox/value'
-import { createSecretBox, redisKeys, sealingContext, SubscriptionRecord } from '@arrivals/contracts'
+import { createSecretBox, sealingContext, SubscriptionRecord } from '@arrivals/contracts'
+import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { as, build, callbackUrl, PUBLIC_BASE_URL, subscribe, tenant, testSettings } from './support.js'
 
 const ns = createNamespace('subs-trigger')
 const contoso = tenant('contoso')
 const fabrikam = tenant('fabrikam')
-const keys = redisKeys(ns.namespace)
+const keys = registryKeys(ns.namespace)
 const settings = testSettings(ns, [contoso, fabrikam])
 let app: FastifyInstance
 let redis: Redis
@@ -183,11 +184,11 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect((await app.inject({ method: 'GET', url: location.pathname, headers: as(contoso) })).statusCode).toBe(200)
 
     // What the dispatcher wrote about it goes with it.
-    await redis.lpush(keys.attempts(created.json().id), '{}')
-    await redis.hset(keys.failures(created.json().id), 'count', '3')
+    await redis.lpush(keys.attempts(contoso.id, created.json().id), '{}')
+    await redis.hset(keys.failures(contoso.id, created.json().id), 'count', '3')
     expect((await app.inject({ method: 'DELETE', url: location.pathname, headers: as(contoso) })).statusCode).toBe(204)
     expect((await app.inject({ method: 'DELETE', url: location.pathname, headers: as(contoso) })).statusCode).toBe(404)
-    expect(await redis.exists(keys.attempts(created.json().id), keys.failures(created.json().id))).toBe(0)
+    expect(await redis.exists(keys.attempts(contoso.id, created.json().id), keys.failures(contoso.id, created.json().id))).toBe(0)
     // Gone from both hashes: a new subscribe makes a new subscription.
     expect(await redis.hget(keys.subscriptions(contoso.id), created.json().id)).toBeNull()
     const again = await subscribe(app, contoso, { callbackUrl: url, storeId: 'del-1' })

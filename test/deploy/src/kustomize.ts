@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml'
  * A small kustomize, for machines without kubectl (CI installs nothing from outside npm and Debian,
  * and Debian's kubectl is too old for components). It implements exactly the features k8s/ uses:
  * resources (files and directories), components, namespace, images, and patches (strategic merge,
- * with `$patch: delete`, or inline JSON 6902) selected by path or by target kind/name/labelSelector.
+ * with `$patch: delete`, or inline JSON 6902: add, replace, remove, test) selected by path or by target kind/name/labelSelector.
  * Any other kustomization field is refused, so a new feature cannot be silently ignored; where
  * kubectl exists, the tests check that both render the same objects.
  */
@@ -16,7 +16,7 @@ export type K8sObject = { apiVersion: string; kind: string; metadata: { name: st
 const supported = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'components', 'images', 'patches'])
 
 /** Kinds that are not namespaced, among those k8s/ could contain. */
-const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'PersistentVolume', 'StorageClass', 'PriorityClass', 'IngressClass'])
+export const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'PersistentVolume', 'StorageClass', 'PriorityClass', 'IngressClass'])
 
 /** Lists merged by a key in strategic merge patches (the Kubernetes API's patchMergeKey). */
 const mergeKeys: Record<string, string> = {
@@ -135,7 +135,9 @@ function applyJson6902(object: K8sObject, operations: { op: string; path: string
       if (!isRecord(parent[key]) && !Array.isArray(parent[key])) throw new Error(`${object.kind}/${object.metadata.name}: JSON patch path ${path} does not exist`)
       parent = parent[key] as Record<string, unknown>
     }
-    if (op === 'remove') delete parent[last]
+    if (op === 'test') {
+      if (JSON.stringify(parent[last]) !== JSON.stringify(value)) throw new Error(`${object.kind}/${object.metadata.name}: JSON patch test of ${path} failed`)
+    } else if (op === 'remove') delete parent[last]
     else if (op === 'replace' || op === 'add') {
       if (op === 'replace' && !(last in parent)) throw new Error(`${object.kind}/${object.metadata.name}: cannot replace missing ${path}`)
       parent[last] = value

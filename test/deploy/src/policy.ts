@@ -8,6 +8,7 @@ type Container = {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
   livenessProbe?: unknown
   readinessProbe?: unknown
+  startupProbe?: unknown
   securityContext?: { runAsNonRoot?: boolean; readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } }
   env?: { name: string; value?: string }[]
   lifecycle?: { preStop?: { sleep?: { seconds: number } } }
@@ -38,7 +39,7 @@ export function workloadViolations(workload: K8sObject, all: K8sObject[]): strin
         if (!container.resources?.[part]?.[resource]) problems.push(`${where}: no ${part}.${resource}`)
       }
     }
-    if (spec.containers.includes(container)) {
+    if (spec.containers.includes(container) && longRunningKinds.has(workload.kind)) {
       if (!container.livenessProbe) problems.push(`${where}: no livenessProbe`)
       if (!container.readinessProbe) problems.push(`${where}: no readinessProbe`)
     }
@@ -48,15 +49,71 @@ export function workloadViolations(workload: K8sObject, all: K8sObject[]): strin
     if (security.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation is not false`)
     if (!security.capabilities?.drop?.includes('ALL')) problems.push(`${where}: capabilities do not drop ALL`)
     const image = container.image ?? ''
-    if (!/@sha256:|:[\w.-]+$/.test(image.slice(image.lastIndexOf('/') + 1)) || image.endsWith(':latest')) problems.push(`${where}: image "${image}" is not pinned by tag or digest`)
+    if (!isPinnedImage(image)) problems.push(`${where}: image "${image}" is not pinned by a full version or digest`)
   }
+  // A Job's pods run to completion: no probes to answer, nothing for a budget to protect.
+  if (!longRunningKinds.has(workload.kind)) return problems
   const budgets = all.filter((object) => object.kind === 'PodDisruptionBudget' && object.metadata.namespace === workload.metadata.namespace)
-  const covered = budgets.some((budget) => {
+  const covering = budgets.filter((budget) => {
     const selector = (budget.spec as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {}
     return Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value)
   })
-  if (!covered) problems.push(`${name}: no PodDisruptionBudget selects its pods`)
+  if (covering.length === 0) problems.push(`${name}: no PodDisruptionBudget selects its pods`)
+  for (const budget of covering) {
+    if ((budget.spec as { unhealthyPodEvictionPolicy?: string }).unhealthyPodEvictionPolicy !== 'AlwaysAllow') {
+      problems.push(`PodDisruptionBudget/${budget.metadata.name}: unhealthyPodEvictionPolicy is not AlwaysAllow (unready pods would block node drains)`)
+    }
+  }
   return problems
+}
+
+const longRunningKinds = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'])
+
+/**
+ * A digest, or a tag that names a full version (`7.4.5-alpine`, `4.1.4-management`): a moving tag
+ * such as `7.4-alpine` or `latest` changes under a running cluster. Arrivals' own images (built from
+ * this repository, `arrivals-<service>`) may carry any tag but `latest` (overlays/local uses `dev`).
+ */
+export function isPinnedImage(image: string): boolean {
+  if (/@sha256:[0-9a-f]{64}$/.test(image)) return true
+  const [name, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)]
+  if (!image.slice(image.lastIndexOf('/') + 1).includes(':') || tag === 'latest') return false
+  if (/(^|\/)arrivals-[a-z]+$/.test(name)) return /^[\w.-]+$/.test(tag)
+  return /^v?\d+\.\d+\.\d+([-+][\w.-]+)?$/.test(tag)
+}
+
+/** Memory quantities (`512Mi`, `1Gi`, `400M`, bytes) in MiB. */
+export function mebibytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity)
+  if (!match) throw new Error(`not a memory quantity: ${quantity}`)
+  const factor: Record<string, number> = { '': 2 ** -20, Ki: 2 ** -10, Mi: 1, Gi: 2 ** 10, Ti: 2 ** 20, k: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20, T: 1e12 / 2 ** 20 }
+  return Number(match[1]) * factor[match[2] ?? '']!
+}
+
+/** CPU quantities (`500m`, `1`, `1.5`) in millicores. */
+export function millicores(quantity: string): number {
+  return quantity.endsWith('m') ? Number(quantity.slice(0, -1)) : Number(quantity) * 1000
+}
+
+/** The Deployments an autoscaler (KEDA ScaledObject or HorizontalPodAutoscaler) owns that still set `replicas`. */
+export function autoscalerConflicts(objects: K8sObject[]): string[] {
+  const scaled = objects.flatMap((object) => {
+    if (object.kind === 'ScaledObject') return [(object.spec as { scaleTargetRef: { name: string; kind?: string } }).scaleTargetRef]
+    if (object.kind === 'HorizontalPodAutoscaler') return [(object.spec as { scaleTargetRef: { name: string; kind?: string } }).scaleTargetRef]
+    return []
+  })
+  return scaled.flatMap((target) => {
+    const deployment = objects.find((object) => object.kind === (target.kind ?? 'Deployment') && object.metadata.name === target.name)
+    if (!deployment) return [`an autoscaler targets ${target.kind ?? 'Deployment'}/${target.name}, which is not rendered`]
+    return (deployment.spec as { replicas?: number }).replicas === undefined ? [] : [`${deployment.kind}/${deployment.metadata.name} sets replicas, which its autoscaler owns`]
+  })
+}
+
+/** `--max-old-space-size=<MiB>` from a container's NODE_OPTIONS, if set. */
+export function oldSpaceMebibytes(container: Container): number | undefined {
+  const options = container.env?.find((entry) => entry.name === 'NODE_OPTIONS')?.value ?? ''
+  const match = /--max-old-space-size=(\d+)/.exec(options)
+  return match ? Number(match[1]) : undefined
 }
 
 /** The dispatcher's worst-case shutdown: preStop pause, then DRAIN_TIMEOUT_MS, then its hard-exit margin. */
@@ -98,7 +155,7 @@ export function parseDockerfile(text: string): Instruction[] {
   return instructions
 }
 
-/** The usual Dockerfile mistakes: unpinned base, root at run time, shell-form CMD, no lockfile. */
+/** The usual Dockerfile mistakes: unpinned base, root at run time, shell-form CMD, no lockfile, npm at run time. */
 export function dockerfileViolations(text: string): string[] {
   const instructions = parseDockerfile(text)
   const problems: string[] = []
@@ -130,6 +187,17 @@ export function dockerfileViolations(text: string): string[] {
   if (!cmd) problems.push('the runtime stage has no CMD')
   else if (!cmd.args.startsWith('[')) problems.push(`line ${cmd.line}: ${cmd.keyword} is in shell form: node would not receive SIGTERM`)
   else if (/"(sh|bash|\/bin\/sh)"/.test(cmd.args)) problems.push(`line ${cmd.line}: ${cmd.keyword} runs a shell: node would not receive SIGTERM`)
+  // Release builds pin the base by digest through one ARG (see the Dockerfile's header): every stage
+  // built on an outside image must use that same reference, or the digest would pin only some.
+  const bases = new Set(stages.map((stage) => stage.args.split(/\s+/).find((word) => !word.startsWith('--'))!).filter((reference) => !stageNames.has(reference)))
+  if (bases.size > 1) problems.push(`the stages start from different base images (${[...bases].join(', ')}): one digest could not pin them all`)
+  const runtimeCommands = runtime.filter((instruction) => instruction.keyword === 'RUN').flatMap((instruction) => instruction.args.split(/&&|;|\|\|/).map((command) => command.trim()))
+  for (const command of runtimeCommands) {
+    if (/^(npm|npx|pnpm|yarn|corepack)\b/.test(command)) problems.push(`the runtime stage runs "${command}": packages belong in the build stage`)
+  }
+  if (!runtimeCommands.some((command) => /^rm\b.*\/usr\/local\/lib\/node_modules(\s|$)/.test(command) && /\/usr\/local\/bin\/npm\b/.test(command))) {
+    problems.push('the runtime stage keeps npm (remove /usr/local/lib/node_modules and /usr/local/bin/npm, npx, corepack)')
+  }
   const runs = instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args)
   if (!instructions.some((instruction) => instruction.keyword === 'COPY' && instruction.args.includes('pnpm-lock.yaml'))) problems.push('the lockfile (pnpm-lock.yaml) is never copied')
   if (!runs.some((run) => /pnpm (install|i)\b.*--frozen-lockfile/.test(run))) problems.push('pnpm install is not run with --frozen-lockfile')

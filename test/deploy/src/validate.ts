@@ -4,10 +4,14 @@ import type { K8sObject } from './kustomize.js'
 
 const schemaDir = new URL('../schemas/', import.meta.url)
 const ajv = new Ajv({ allErrors: true, strict: false })
-/** Custom resources whose CRDs no npm package carries: a vendored schema of the fields k8s/ uses. */
-const vendored: Record<string, ValidateFunction> = {
-  'rabbitmq.com/v1beta1': ajv.compile(JSON.parse(readFileSync(new URL('rabbitmqcluster.schema.json', schemaDir), 'utf8'))),
-  'azmonitoring.coreos.com/v1': ajv.compile(JSON.parse(readFileSync(new URL('servicemonitor.schema.json', schemaDir), 'utf8'))),
+const vendored = (file: string) => ajv.compile(JSON.parse(readFileSync(new URL(file, schemaDir), 'utf8')))
+/** Custom resources: only the fields k8s/ uses, unknown ones refused (schemas/, see its README). */
+const customResources: Record<string, ValidateFunction> = {
+  'rabbitmq.com/v1beta1 RabbitmqCluster': vendored('rabbitmqcluster.schema.json'),
+  'gateway.networking.k8s.io/v1 Gateway': vendored('gateway.schema.json'),
+  'gateway.networking.k8s.io/v1 HTTPRoute': vendored('httproute.schema.json'),
+  'secrets-store.csi.x-k8s.io/v1 SecretProviderClass': vendored('secretproviderclass.schema.json'),
+  'azmonitoring.coreos.com/v1 ServiceMonitor': vendored('servicemonitor.schema.json'),
 }
 
 /** The models module for an apiVersion: Kubernetes' own groups, and KEDA's. */
@@ -18,9 +22,9 @@ async function modelsFor(apiVersion: string): Promise<Record<string, unknown>> {
 
 /** Throws with the schema's message when the object is not a valid instance of its kind. */
 export async function validateObject(object: K8sObject): Promise<void> {
-  const validateVendored = vendored[object.apiVersion]
-  if (validateVendored) {
-    if (!validateVendored(object)) throw new Error(ajv.errorsText(validateVendored.errors))
+  const custom = customResources[`${object.apiVersion} ${object.kind}`]
+  if (custom) {
+    if (!custom(object)) throw new Error(ajv.errorsText(custom.errors))
     return
   }
   const models = await modelsFor(object.apiVersion).catch(() => {

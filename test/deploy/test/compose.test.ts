@@ -68,6 +68,15 @@ describe('docker-compose.yml', () => {
     }
   })
 
+  it('sets its own AMQP_URL and REDIS_URL, never taken from the shell (which may export localhost URLs for the tests)', () => {
+    for (const name of services) {
+      const environment = compose.services[name]!.environment!
+      expect(new URL(environment.AMQP_URL!).hostname, name).toBe('rabbitmq')
+      expect(new URL(environment.REDIS_URL!).hostname, name).toBe('redis')
+      expect(`${environment.AMQP_URL} ${environment.REDIS_URL}`, name).not.toContain('${')
+    }
+  })
+
   it('stops the dispatchers later than their drain deadline plus the hard-exit margin', () => {
     const dispatcher = compose.services.dispatcher!
     const drainMs = Number(/:-(\d+)/.exec(dispatcher.environment!.DRAIN_TIMEOUT_MS!)![1])

@@ -27,6 +27,22 @@ describe('Dockerfile', () => {
     expect(dockerfileViolations('FROM node:24.1.0 AS a\nFROM node:24.1.0\nCMD ["node"]\n').join('\n')).toContain('no USER')
   })
 
+  it('catches npm left in (or used by) the runtime stage, and stages on different bases', () => {
+    const slim = 'FROM node:24.1.0 AS build\nCOPY pnpm-lock.yaml ./\nRUN pnpm install --frozen-lockfile\nFROM node:24.1.0\nUSER 1000\nCMD ["node"]\n'
+    expect(dockerfileViolations(slim).join('\n')).toContain('the runtime stage keeps npm')
+    const installing = slim.replace('USER 1000', 'RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm && npm install left-pad\nUSER 1000')
+    expect(dockerfileViolations(installing).join('\n')).toContain('runs "npm install left-pad"')
+    expect(dockerfileViolations(installing.replace(' && npm install left-pad', ''))).toEqual([])
+    expect(dockerfileViolations(slim.replace('FROM node:24.1.0\n', 'FROM node:24.2.0\n')).join('\n')).toContain('different base images')
+  })
+
+  it('accepts a digest pin, and runs node alone at run time', () => {
+    const pinned = dockerfile.replace(/^ARG NODE_IMAGE=(.*)$/m, `ARG NODE_IMAGE=$1@sha256:${'0'.repeat(64)}`)
+    expect(pinned).toContain('@sha256:')
+    expect(dockerfileViolations(pinned)).toEqual([])
+    expect(dockerfileViolations(dockerfile.replace(/^ARG NODE_IMAGE=.*$/m, 'ARG NODE_IMAGE=node:24-slim')).join('\n')).toContain('not pinned')
+  })
+
   it('.dockerignore keeps node_modules, build output and git out of the context', () => {
     const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n')
     for (const entry of ['**/node_modules', '**/dist', '.git', '.env']) expect(ignored).toContain(entry)

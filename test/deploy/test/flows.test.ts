@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { type K8sObject, renderKustomization, repoRoot } from '../src/kustomize.js'
 import { type Endpoint, flows } from '../src/network-policy.js'
+import { DEFAULT_CALLBACK_PORTS } from '@arrivals/callback-safety'
 import { podTemplate } from '../src/policy.js'
 import { containerEnvironment, serviceNames, topologyNames, type Env } from '../src/runtime.js'
 
@@ -25,7 +26,9 @@ const managedRedisUrls = ['rediss://:key@contoso.westeurope.redis.azure.net:1000
 
 const outside = {
   dns: { namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
-  ingressController: { namespace: 'app-routing-system', labels: { app: 'nginx' } },
+  // The retired managed NGINX's namespace: nothing there may reach the services any more.
+  oldIngressController: { namespace: 'app-routing-system', labels: { app: 'nginx' } },
+  internetClient: { namespace: '', ip: '81.2.69.160' },
   kedaOperator: { namespace: 'kube-system', labels: { app: 'keda-operator' } },
   rabbitmqOperator: { namespace: 'rabbitmq-system', labels: { 'app.kubernetes.io/name': 'rabbitmq-cluster-operator' } },
   aStoreSystem: { namespace: 'pos', labels: { app: 'till' }, namespaceLabels: { 'arrivals.example.com/inventory-client': 'true' } },
@@ -87,12 +90,36 @@ describe.each(rendered.filter(([, objects]) => objects.some((object) => object.k
     expect(flows(policies, pod(workload(objects, 'Deployment', 'inventory')!), outside.flowCallback, 443)).toBe(false)
   })
 
-  it('lets the ingress controller reach the connector API only, and store systems reach inventory', () => {
+  it('lets the Gateway\'s pods reach the connector API only, the internet reach the Gateway, and store systems reach inventory', () => {
     const containerPort = (name: string) => (podTemplate(workload(objects, 'Deployment', name)!).spec.containers[0] as unknown as { ports: { containerPort: number }[] }).ports[0]!.containerPort
-    expect(flows(policies, outside.ingressController, pod(workload(objects, 'Deployment', 'subscriptions')!), containerPort('subscriptions'))).toBe(true)
-    expect(flows(policies, outside.ingressController, pod(workload(objects, 'Deployment', 'dispatcher')!), containerPort('dispatcher'))).toBe(false)
-    expect(flows(policies, outside.ingressController, pod(workload(objects, 'Deployment', 'inventory')!), containerPort('inventory'))).toBe(false)
+    const gateway = objects.find((object) => object.kind === 'Gateway')!
+    // The add-on's Istio runs the Gateway's pods in its namespace, labelled with its name.
+    const gatewayPod: Endpoint = { namespace: gateway.metadata.namespace!, labels: { 'gateway.networking.k8s.io/gateway-name': gateway.metadata.name, 'istio.io/gateway-name': gateway.metadata.name } }
+    const listenerPort = (gateway.spec as { listeners: { port: number }[] }).listeners[0]!.port
+    expect(flows(policies, outside.internetClient, gatewayPod, listenerPort)).toBe(true)
+    expect(flows(policies, outside.internetClient, gatewayPod, 15021)).toBe(false)
+    expect(flows(policies, gatewayPod, pod(workload(objects, 'Deployment', 'subscriptions')!), containerPort('subscriptions'))).toBe(true)
+    expect(flows(policies, gatewayPod, { namespace: 'aks-istio-system', labels: { app: 'istiod' } }, 15012)).toBe(true)
+    expect(flows(policies, gatewayPod, pod(workload(objects, 'Deployment', 'dispatcher')!), containerPort('dispatcher'))).toBe(false)
+    expect(flows(policies, gatewayPod, pod(workload(objects, 'Deployment', 'inventory')!), containerPort('inventory'))).toBe(false)
+    expect(flows(policies, gatewayPod, outside.flowCallback, 443)).toBe(false)
+    expect(flows(policies, outside.oldIngressController, pod(workload(objects, 'Deployment', 'subscriptions')!), containerPort('subscriptions'))).toBe(false)
     expect(flows(policies, outside.aStoreSystem, pod(workload(objects, 'Deployment', 'inventory')!), containerPort('inventory'))).toBe(true)
+  })
+
+  it('opens exactly CALLBACK_ALLOWED_PORTS to public callbacks: the services refuse every other port at subscribe time', () => {
+    const deployment = workload(objects, 'Deployment', 'dispatcher')!
+    const env = containerEnvironment(deployment, objects, { ...external, 'arrivals-azure-redis/url': managedRedisUrls[0]! })
+    const allowed = env.CALLBACK_ALLOWED_PORTS ? env.CALLBACK_ALLOWED_PORTS.split(',').map(Number) : [...DEFAULT_CALLBACK_PORTS]
+    const subscriptionsEnv = containerEnvironment(workload(objects, 'Deployment', 'subscriptions')!, objects, { ...external, 'arrivals-azure-redis/url': managedRedisUrls[0]! })
+    expect(subscriptionsEnv.CALLBACK_ALLOWED_PORTS, 'subscriptions and the dispatcher agree').toBe(env.CALLBACK_ALLOWED_PORTS)
+    // Every port any policy names, the allowed ones and the usual https alternatives: the dispatcher
+    // reaches a public address on exactly the allowed ports (and the managed Redis ports).
+    const named = JSON.stringify(policies).match(/"port":\d+/g)!.map((text) => Number(text.slice(7)))
+    const redisPorts = managedRedisUrls.map((url) => Number(new URL(url).port))
+    const candidates = [...new Set([...named, ...allowed, 80, 8080, 8443, 9443])]
+    const open = candidates.filter((port) => flows(policies, pod(deployment), outside.flowCallback, port) && !redisPorts.includes(port))
+    expect(open.sort((a, b) => a - b)).toEqual([...allowed].sort((a, b) => a - b))
   })
 
   it('lets KEDA and the operator reach RabbitMQ, and the RabbitMQ nodes reach each other', () => {

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { findKubectl, type K8sObject, readYamlObjects, renderKustomization, renderWithKubectl, repoRoot } from '../src/kustomize.js'
+import { clusterScoped, findKubectl, type K8sObject, readYamlObjects, renderKustomization, renderWithKubectl, repoRoot } from '../src/kustomize.js'
 import { dispatcherHardExitMarginMs, envValue, podTemplate, settingsRead, workloadKinds, workloadViolations } from '../src/policy.js'
 import { validateObject } from '../src/validate.js'
 
@@ -25,7 +25,7 @@ describe('k8s/ renders', () => {
     })
     expect(components.filter((component) => !enabled.includes(component))).toEqual([])
     const [aks] = readYamlObjects(join(k8s, 'overlays/aks/kustomization.yaml')) as unknown as { components: string[] }[]
-    expect(aks!.components.map((path) => path.split('/').at(-1))).toEqual(expect.arrayContaining(['rabbitmq-operator', 'keda-dispatcher', 'network-policies', 'ingress-app-routing']))
+    expect(aks!.components.map((path) => path.split('/').at(-1))).toEqual(expect.arrayContaining(['rabbitmq-operator', 'keda-dispatcher', 'network-policies', 'gateway-app-routing', 'zones', 'keyvault-secrets']))
   })
 
   it.each(targets)('%s renders, the same with kubectl kustomize when kubectl is on the PATH', (target) => {
@@ -51,8 +51,8 @@ describe.each(targets)('%s', (target) => {
     expect(workloads.flatMap((workload) => workloadViolations(workload, objects))).toEqual([])
   })
 
-  it('every object is in the arrivals namespace (or is the namespace)', () => {
-    expect(objects.filter((object) => object.kind !== 'Namespace' && object.metadata.namespace !== 'arrivals').map(key)).toEqual([])
+  it('every object is in the arrivals namespace (or is the namespace, or cluster-scoped like a StorageClass)', () => {
+    expect(objects.filter((object) => !clusterScoped.has(object.kind) && object.metadata.namespace !== 'arrivals').map(key)).toEqual([])
   })
 
   it('the services probe /healthz and /readyz on their own port, and the dispatcher outlives its drain deadline', () => {
@@ -77,8 +77,8 @@ describe.each(targets)('%s', (target) => {
       const reads = settingsRead(repoRoot, service)
       const deployment = workloads.find((workload) => workload.metadata.name === service)!
       const container = podTemplate(deployment).spec.containers[0]!
-      // RABBITMQ_USERNAME/PASSWORD only feed $(…) in AMQP_URL.
-      const helpers = new Set((container.env ?? []).filter((entry) => (container.env ?? []).some((other) => other.value?.includes(`$(${entry.name})`))).map((entry) => entry.name))
+      // RABBITMQ_USERNAME/PASSWORD only feed $(…) in AMQP_URL; NODE_OPTIONS is read by node itself.
+      const helpers = new Set(['NODE_OPTIONS', ...(container.env ?? []).filter((entry) => (container.env ?? []).some((other) => other.value?.includes(`$(${entry.name})`))).map((entry) => entry.name)])
       for (const entry of container.env ?? []) if (!reads.has(entry.name) && !helpers.has(entry.name)) unknown.push(`${service}: ${entry.name}`)
     }
     const everyRead = new Set(services.flatMap((service) => [...settingsRead(repoRoot, service)]))

@@ -40,6 +40,47 @@ describe.each(overlays)('k8s/%s', (overlay) => {
   })
 })
 
+describe('k8s/overlays/aks with the Secrets synced from Key Vault', () => {
+  const objects = renderKustomization(join(k8s, 'overlays/aks'))
+  type Spc = { secretObjects: { secretName: string; data: { objectName: string; key: string }[] }[] }
+  const [current, previous] = [randomBytes(32).toString('base64'), randomBytes(32).toString('base64')]
+  /** The Secrets exactly as the SecretProviderClasses sync them from vault secrets of these values. */
+  function fromVault(vault: Record<string, string>): Env {
+    const synced: Env = { ...external }
+    for (const name of Object.keys(synced)) if (name.startsWith('arrivals-secrets/') || name.startsWith('arrivals-azure-redis/')) delete synced[name]
+    for (const spc of objects.filter((object) => object.kind === 'SecretProviderClass')) {
+      for (const secret of (spc.spec as Spc).secretObjects) {
+        for (const entry of secret.data) if (vault[entry.objectName] !== undefined) synced[`${secret.secretName}/${entry.key}`] = vault[entry.objectName]!
+      }
+    }
+    return synced
+  }
+  const vault = {
+    'api-keys': external['arrivals-secrets/API_KEYS']!, 'redis-url': external['arrivals-azure-redis/url']!,
+    'callback-encryption-key': current,
+  }
+
+  it.each(serviceNames)('%s starts between rotations (the previous key holds the current one) and during one', async (service) => {
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === service)!
+    const readSettings = await readSettingsOf(service)
+    const steady = readSettings(containerEnvironment(deployment, objects, fromVault({ ...vault, 'callback-encryption-key-previous': current })))
+    const rotating = readSettings(containerEnvironment(deployment, objects, fromVault({ ...vault, 'callback-encryption-key-previous': previous })))
+    if (service === 'inventory') return
+    expect(steady.encryptionKey).toEqual(Buffer.from(current, 'base64'))
+    expect(rotating.encryptionKey).toEqual({ current: Buffer.from(current, 'base64'), previous: Buffer.from(previous, 'base64') })
+  })
+})
+
+describe('the settings issue 19 adds', () => {
+  it.each(['subscriptions', 'dispatcher'] as const)('%s reads CALLBACK_ALLOWED_PORTS and CALLBACK_ENCRYPTION_KEY_PREVIOUS, and names each when it is wrong', async (service) => {
+    const readSettings = await readSettingsOf(service)
+    const env = composeEnvironment(service)
+    expect(readSettings({ ...env, CALLBACK_ALLOWED_PORTS: '443, 8443' }).callbackAllowedPorts).toEqual([443, 8443])
+    expect(() => readSettings({ ...env, CALLBACK_ALLOWED_PORTS: 'https' })).toThrow(/CALLBACK_ALLOWED_PORTS/)
+    expect(() => readSettings({ ...env, CALLBACK_ENCRYPTION_KEY_PREVIOUS: 'c2hvcnQ=' })).toThrow(/CALLBACK_ENCRYPTION_KEY_PREVIOUS decodes to 5 bytes/)
+  })
+})
+
 describe('k8s/base Secret template', () => {
   const objects = renderKustomization(join(k8s, 'base'))
   const secrets = ['CALLBACK_ENCRYPTION_KEY', 'API_KEYS']

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import amqp from 'amqplib'
 import { Redis } from 'ioredis'
 import { waitFor } from '@arrivals/test-kit'
-import { GOODS_RECEIVED, redisKeys, topologyNames, type DeadLetterRecord } from '@arrivals/contracts'
+import { GOODS_RECEIVED, topologyNames, type DeadLetterRecord } from '@arrivals/contracts'
+import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { describeAccount, reconcile, settle, type Notification } from '@arrivals/e2e/harness'
 import { stream, streamReceipt, useDrill } from '../src/drill.js'
 
@@ -77,7 +78,7 @@ describe('drill: receivers that fail, hang and are gone; a malformed message on 
     const { stack, publisher, rabbit, redis } = drill
     const { a } = stack.tenants
     const names = topologyNames(stack.namespace)
-    const keys = redisKeys(stack.namespace)
+    const keys = registryKeys(stack.namespace)
     const watcher = await drill.saveFlow(a, 'watcher')
 
     const connection = await amqp.connect(rabbit.amqpUrl)

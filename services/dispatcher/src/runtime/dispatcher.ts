@@ -69,7 +69,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const attempts = new AttemptLog({ redis, keys, log })
   const changes = new SubscriptionChanges(redis, keys)
   const sender = createSender({
-    policy: { allowPrivate: settings.callbackAllowPrivate, ...(options.callbackLookup ? { lookup: options.callbackLookup } : {}) },
+    policy: { allowPrivate: settings.callbackAllowPrivate, allowedPorts: settings.callbackAllowedPorts, ...(options.callbackLookup ? { lookup: options.callbackLookup } : {}) },
     timeoutMs: settings.deliveryTimeoutMs,
     // Many flows share one host (all of a region's Logic Apps): the per-endpoint cap is the gate's, not the pool's.
     connectionsPerOrigin: settings.deliveryConcurrency,

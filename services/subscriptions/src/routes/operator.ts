@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
+import { historyLimits } from '@arrivals/subscription-registry'
 import { HttpError } from '@arrivals/service-kit'
 import { replayTask, testTask } from '../delivery-tasks.js'
 import {
@@ -9,12 +10,14 @@ import {
 } from '../schemas/deliveries.js'
 import { errorResponses } from '../schemas/errors.js'
 import { ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
+import { subscriptionActivity } from '../subscription-activity.js'
 import { subscriptionView } from '../subscription-view.js'
 
 const subscriptionRef = Type.Ref(Subscription)
 const SUBSCRIPTIONS = 'subscriptions'
 const DEAD_LETTERS = 'dead letters'
 const MAX_CURSOR = 2n ** 64n - 1n
+const DISABLED_BY_OPERATOR = 'disabled by an operator'
 
 function notFound(subscriptionId: string): HttpError {
   return new HttpError(404, `your tenant has no subscription ${subscriptionId}`, 'SUBSCRIPTION_NOT_FOUND')
@@ -52,7 +55,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'ListSubscriptions',
       tags: [SUBSCRIPTIONS],
       summary: 'List subscriptions',
-      description: 'Lists your subscriptions a page at a time, callbacks redacted.',
+      description: 'Lists your subscriptions a page at a time, callbacks redacted, each with its recent delivery activity.',
       querystring: ListQuery,
       response: { 200: SubscriptionList, ...errorResponses(400, 401, 429, 503) },
     },
@@ -62,7 +65,12 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       throw new HttpError(400, 'querystring/cursor is not a cursor this API handed out; pass a nextCursor back, or none for the first page', 'INVALID_CURSOR')
     }
     const page = await app.subscriptions.list(request.tenantId, { cursor: request.query.cursor, limit: queryInteger(request.query.limit, 100, 1, 500) })
-    return { items: page.items.map(subscriptionView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
+    const now = Date.now()
+    const items = await Promise.all(page.items.map(async (record) => ({
+      ...subscriptionView(record),
+      activity: subscriptionActivity(await app.history.attempts.list(request.tenantId, record.id, historyLimits.attemptsPerSubscription), now),
+    })))
+    return { items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
 
   app.get('/v1/subscriptions/:subscriptionId', {
@@ -76,21 +84,26 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
 
-  app.post('/v1/subscriptions/:subscriptionId/enable', {
-    schema: {
-      operationId: 'EnableSubscription',
-      tags: [SUBSCRIPTIONS],
-      summary: 'Enable a subscription',
-      description: 'Makes a subscription that was disabled after sustained delivery failure active again.',
-      params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) },
-    },
-  }, async (request) => {
-    const record = await app.subscriptions.enable(request.tenantId, request.params.subscriptionId)
-    if (!record) throw notFound(request.params.subscriptionId)
-    request.log.info({ subscriptionId: record.id }, 'subscription enabled')
-    return subscriptionView(record)
-  })
+  /** Enable and disable share one shape: only the change, the words and the log line differ. */
+  function statusRoute(action: 'enable' | 'disable', operationId: string, summary: string, description: string,
+    change: (tenantId: string, subscriptionId: string) => Promise<SubscriptionRecord | undefined>) {
+    app.post(`/v1/subscriptions/:subscriptionId/${action}`, {
+      schema: { operationId, tags: [SUBSCRIPTIONS], summary, description, params: SubscriptionParams, response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) } },
+    }, async (request) => {
+      const record = await change(request.tenantId, request.params.subscriptionId)
+      if (!record) throw notFound(request.params.subscriptionId)
+      request.log.info({ subscriptionId: record.id }, `subscription ${action}d`)
+      return subscriptionView(record)
+    })
+  }
+
+  statusRoute('enable', 'EnableSubscription', 'Enable a subscription',
+    'Makes a subscription that was disabled after sustained delivery failure active again.',
+    (tenantId, id) => app.subscriptions.enable(tenantId, id))
+
+  statusRoute('disable', 'DisableSubscription', 'Disable a subscription',
+    'Stops notifications to a subscription until it is enabled again (or its flow subscribes again); events meanwhile are not delivered.',
+    (tenantId, id) => app.subscriptions.disable(tenantId, id, DISABLED_BY_OPERATOR))
 
   app.post('/v1/subscriptions/:subscriptionId/secret/rotate', {
     schema: {
@@ -120,7 +133,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
-    return { items: await app.history.attempts(record.id, queryInteger(request.query.limit, 100, 1, 100)) }
+    return { items: await app.history.attempts.list(request.tenantId, record.id, queryInteger(request.query.limit, 100, 1, 100)) }
   })
 
   app.post('/v1/subscriptions/:subscriptionId/test', {
@@ -154,10 +167,10 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
     const since = Date.parse(request.query.since)
-    const deadLetters = (await app.history.deadLettersSince(request.tenantId, record.id, since)).filter((dl) => dl.task)
+    const deadLetters = (await app.history.deadLetters.since(request.tenantId, record.id, since)).filter((dl) => dl.task)
     const tasks = deadLetters.map((dl) => replayTask(dl.task!, 'redeliver'))
     await app.deliveries.publish(tasks)
-    await app.history.removeDeadLetters(request.tenantId, deadLetters.map((dl) => dl.id))
+    await app.history.deadLetters.remove(request.tenantId, deadLetters.map((dl) => dl.id))
     request.log.info({ subscriptionId: record.id, since: request.query.since, count: tasks.length }, 'dead letters redelivered')
     return reply.code(202).send({ count: tasks.length, deliveryIds: tasks.map((task) => task.deliveryId) })
   })
@@ -175,7 +188,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     const { subscriptionId } = request.query
     const limit = queryInteger(request.query.limit, 100, 1, 500)
     const offset = queryInteger(request.query.offset, 0, 0, 100_000)
-    const records = await app.history.deadLetters(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
+    const records = await app.history.deadLetters.list(request.tenantId, { limit, offset, ...(subscriptionId ? { subscriptionId } : {}) })
     return { items: records.map(deadLetterView) }
   })
 
@@ -190,7 +203,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
-    const record = await app.history.deadLetter(request.tenantId, deadLetterId)
+    const record = await app.history.deadLetters.get(request.tenantId, deadLetterId)
     if (!record) throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
     if (!record.task || !record.subscriptionId) {
       throw new HttpError(409, `dead letter ${deadLetterId} is a ${record.class} failure without a delivery to replay (${record.reason}); discard it`, 'NOT_REPLAYABLE')
@@ -202,7 +215,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     // Published before it is removed: a crash in between replays it twice with the same webhook-id
     // (a receiver can tell), never loses it.
     await app.deliveries.publish([task])
-    await app.history.removeDeadLetters(request.tenantId, [deadLetterId])
+    await app.history.deadLetters.remove(request.tenantId, [deadLetterId])
     request.log.info({ deadLetterId, subscriptionId: record.subscriptionId, deliveryId: task.deliveryId }, 'dead letter replayed')
     return reply.code(202).send({ deliveryId: task.deliveryId })
   })
@@ -218,7 +231,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
-    if ((await app.history.removeDeadLetters(request.tenantId, [deadLetterId])) === 0) {
+    if ((await app.history.deadLetters.remove(request.tenantId, [deadLetterId])) === 0) {
       throw new HttpError(404, `your tenant has no dead letter ${deadLetterId}`, 'DEAD_LETTER_NOT_FOUND')
     }
     request.log.info({ deadLetterId }, 'dead letter discarded')

@@ -72,6 +72,21 @@ const Flow = Type.Object({
   platform: Type.Optional(Type.String({ description: 'power-automate, logic-apps or api, as far as the headers tell.' })),
 }, { description: 'Which flow owns the subscription.' })
 
+const HourlyCounts = (description: string) => Type.Array(Type.Integer({ minimum: 0 }), { minItems: 24, maxItems: 24, description })
+
+/** The list's summary of recent deliveries (the view's sparkline and "last attempt"). */
+export const SubscriptionActivity = Type.Object({
+  lastAttempt: Type.Optional(Type.Object({
+    at: Type.String({ format: 'date-time', description: 'When it was made.' }),
+    outcome: Type.String({ description: 'delivered, retrying, gave-up, gone, circuit-open or skipped.' }),
+    status: Type.Union([Type.Integer(), Type.Null()], { description: 'The receiver\'s HTTP status, if it answered.' }),
+    durationMs: Type.Number({ description: 'How long it took.' }),
+  }, { description: 'The most recent delivery attempt.' })),
+  delivered: HourlyCounts('Delivered attempts per hour over the last 24 hours, oldest first (from the newest 100 attempts kept).'),
+  failed: HourlyCounts('Every other attempt per hour over the last 24 hours, oldest first.'),
+}, { description: 'Recent delivery activity.' })
+export type SubscriptionActivity = Static<typeof SubscriptionActivity>
+
 /** A subscription as the API shows it: the callback redacted, no secret. */
 export const Subscription = Type.Object({
   id: SubscriptionId,
@@ -93,8 +108,15 @@ export const SubscriptionCreated = Type.Object({
   signingSecret: Type.Optional(Type.String({ description: 'Standard Webhooks secret (whsec_…) that signs every notification. Shown once, when the subscription is created; rotate it to get a new one.' })),
 }, { $id: 'SubscriptionCreated', title: 'Subscription created', description: 'The subscription; the signing secret only when it was created by this request.' })
 
+/** A listed subscription: the subscription and its recent activity (the connector's schemas stay as they are). */
+export const ListedSubscription = Type.Object({
+  ...Subscription.properties,
+  activity: SubscriptionActivity,
+}, { $id: 'ListedSubscription', title: 'Listed subscription', description: 'A subscription with its recent delivery activity.' })
+export type ListedSubscription = Static<typeof ListedSubscription>
+
 export const SubscriptionList = Type.Object({
-  items: Type.Array(Type.Ref(Subscription), { description: 'A page of your subscriptions (in no particular order).' }),
+  items: Type.Array(Type.Ref(ListedSubscription), { description: 'A page of your subscriptions (in no particular order).' }),
   nextCursor: Type.Optional(Type.String({ description: 'Pass as cursor for the next page; absent on the last one.' })),
 }, { description: 'A page of subscriptions.' })
 

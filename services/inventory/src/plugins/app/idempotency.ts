@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { Counter } from 'prom-client'
-import { redisKeys } from '@arrivals/contracts'
+import { inventoryKeys } from '@arrivals/contracts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -85,7 +85,7 @@ export interface IdempotencyOptions {
 }
 
 export function idempotencyStore(redis: Redis, options: IdempotencyOptions, onResult: (result: Claim['outcome']) => void = () => {}): IdempotencyStore {
-  const keys = redisKeys(options.namespace)
+  const keys = inventoryKeys(options.namespace)
   return {
     async claim(tenantId, key, hash) {
       const redisKey = keys.idempotency(tenantId, key)

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import { redisKeys, type StoreRecord } from '@arrivals/contracts'
+import { inventoryKeys, type StoreRecord } from '@arrivals/contracts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +31,7 @@ function record(storeId: string, name: string, now = new Date().toISOString()): 
  * owns it; the subscriptions service reads it for the connector's store dropdown.
  */
 export function storeCatalogue(redis: Redis, namespace: string): StoreCatalogue {
-  const keys = redisKeys(namespace)
+  const keys = inventoryKeys(namespace)
   return {
     async list(tenantId) {
       const all = await redis.hvals(keys.stores(tenantId))

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { deliveryHistory, type DeliveryHistory } from '../../delivery-history.js'
+import { createSubscriptionRegistry, type SubscriptionRegistry } from '@arrivals/subscription-registry'
+
+/** What the dispatcher recorded, read (and dead letters removed) for operators. */
+export type DeliveryHistory = Pick<SubscriptionRegistry, 'attempts' | 'deadLetters'>
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,5 +13,6 @@ declare module 'fastify' {
 
 /** Attempts and dead letters the dispatcher recorded, for the operator API. */
 export default fp(async (app: FastifyInstance, options: { namespace: string }) => {
-  app.decorate('history', deliveryHistory(app.redis, options.namespace))
+  const { attempts, deadLetters } = createSubscriptionRegistry({ redis: app.redis, namespace: options.namespace })
+  app.decorate('history', { attempts, deadLetters })
 }, { name: 'delivery-history', dependencies: ['redis'] })

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { createSecretBox } from '@arrivals/contracts'
+import { createSecretBox, type SecretBoxKeys } from '@arrivals/contracts'
+import { createSubscriptionRegistry } from '@arrivals/subscription-registry'
 import { subscriptionStore, type SubscriptionStore } from '../../subscription-store.js'
 
 declare module 'fastify' {
@@ -10,6 +11,7 @@ declare module 'fastify' {
 }
 
 /** The tenant's subscriptions in Redis; callback URLs and secrets sealed with the encryption key. */
-export default fp(async (app: FastifyInstance, options: { namespace: string; encryptionKey: Buffer }) => {
-  app.decorate('subscriptions', subscriptionStore(app.redis, options.namespace, createSecretBox(options.encryptionKey)))
+export default fp(async (app: FastifyInstance, options: { namespace: string; encryptionKey: SecretBoxKeys }) => {
+  const { subscriptions } = createSubscriptionRegistry({ redis: app.redis, namespace: options.namespace })
+  app.decorate('subscriptions', subscriptionStore(subscriptions, createSecretBox(options.encryptionKey)))
 }, { name: 'subscription-store', dependencies: ['redis'] })

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { apiDocumentation } from '@arrivals/service-kit'
 import { completeDocument, CONNECTOR_DESCRIPTION, CONNECTOR_TAG } from '../../connector/definition.js'
 import { DeadLetter } from '../../schemas/deliveries.js'
-import { Subscription, SubscriptionCreated } from '../../schemas/subscriptions.js'
+import { ListedSubscription, Subscription, SubscriptionCreated } from '../../schemas/subscriptions.js'
 
 /**
  * Swagger 2.0 (the only version Power Automate imports) from the route schemas, served at /docs/json
@@ -12,7 +12,7 @@ import { Subscription, SubscriptionCreated } from '../../schemas/subscriptions.j
  */
 export default fp(async (app: FastifyInstance) => {
   await app.register(apiDocumentation, {
-    schemas: [Subscription, SubscriptionCreated, DeadLetter],
+    schemas: [Subscription, SubscriptionCreated, ListedSubscription, DeadLetter],
     document: {
       swagger: {
         info: { title: 'Arrivals subscriptions', version: '1.0.0', description: `${CONNECTOR_DESCRIPTION} This is the whole API: the connector's operations and the operator API.` },

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto'
+import {
+  GOODS_RECEIVED, redactUrl, sealingContext,
+  type FlowInfo, type SecretBox, type SubscriptionFilters, type SubscriptionRecord,
+} from '@arrivals/contracts'
+
+/** `sub_` + 22 random base64url characters (128 bits). */
+function newSubscriptionId(): string {
+  return `sub_${randomBytes(16).toString('base64url')}`
+}
+
+/** A Standard Webhooks signing secret: `whsec_` + base64 of 24 random bytes. */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`
+}
+
+/** The URL as the WHATWG parser writes it: host case, default ports and dot segments do not matter. */
+function canonicalCallback(url: string): string {
+  return new URL(url).href
+}
+
+/** Filters in a fixed key order, absent ones left out: `{}` and `{ sku: undefined }` are the same. */
+function canonicalFilters(filters: SubscriptionFilters): SubscriptionFilters {
+  const ordered: SubscriptionFilters = {}
+  if (filters.storeId !== undefined) ordered.storeId = filters.storeId
+  if (filters.sku !== undefined) ordered.sku = filters.sku
+  if (filters.minQuantity !== undefined) ordered.minQuantity = filters.minQuantity
+  return ordered
+}
+
+/**
+ * What finds the existing subscription when the same flow subscribes again: a keyed hash of the
+ * tenant, the canonical callback and the canonical filters (keyed, so it says nothing about the URL).
+ */
+export function subscriptionFingerprint(box: SecretBox, tenantId: string, callbackUrl: string, filters: SubscriptionFilters): string {
+  return box.fingerprint(`${tenantId}\u0000${canonicalCallback(callbackUrl)}\u0000${JSON.stringify(canonicalFilters(filters))}`)
+}
+
+export interface NewSubscription {
+  tenantId: string
+  /** Already checked by callback-safety. */
+  callbackUrl: string
+  filters: SubscriptionFilters
+  flow: FlowInfo
+  /** Given only when seeding (a benchmark); otherwise fresh random ones. */
+  id?: string
+  secret?: string
+  now?: Date
+}
+
+/** A new active record, callback and secret sealed to it; the plaintext secret is answered once, here. */
+export function newSubscriptionRecord(box: SecretBox, input: NewSubscription): { record: SubscriptionRecord; secret: string } {
+  const { tenantId, callbackUrl, filters, flow } = input
+  const id = input.id ?? newSubscriptionId()
+  const secret = input.secret ?? newSigningSecret()
+  const callback = canonicalCallback(callbackUrl)
+  const now = (input.now ?? new Date()).toISOString()
+  const record: SubscriptionRecord = {
+    id,
+    tenantId,
+    eventType: GOODS_RECEIVED,
+    callbackSealed: box.seal(callback, sealingContext.callback(tenantId, id)),
+    callbackRedacted: redactUrl(callback),
+    fingerprint: subscriptionFingerprint(box, tenantId, callbackUrl, filters),
+    secretSealed: box.seal(secret, sealingContext.secret(tenantId, id)),
+    filters: canonicalFilters(filters),
+    status: 'active',
+    flow,
+    createdAt: now,
+    updatedAt: now,
+  }
+  return { record, secret }
+}

@@ -1,0 +1,222 @@
+import type { Redis } from 'ioredis'
+import type { SubscriptionRecord } from '@arrivals/contracts'
+import type { RegistryKeys } from './layout.js'
+import { CREATE, REMOVE, REPLACE } from './scripts.js'
+
+export interface SubscriptionPage {
+  items: SubscriptionRecord[]
+  /** Pass back as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string
+}
+
+/** A change to apply to the current record; undefined leaves it as it is. */
+export type RecordChange = (current: SubscriptionRecord) => SubscriptionRecord | undefined
+
+/** What a change signal says: one tenant changed, or (after a reconnect) any may have. */
+export type SubscriptionsChanged = { tenantId: string } | { tenantId: undefined }
+
+export interface Subscriptions {
+  /**
+   * Stores a new record unless its fingerprint already names a stored subscription: then nothing is
+   * written and that subscription's id is answered. Eight concurrent creates of one flow make one.
+   */
+  create(record: SubscriptionRecord): Promise<{ created: true } | { created: false; id: string }>
+  get(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
+  /** One record as stored (JSON), for a reader that checks records itself, as with `scan`. */
+  getStored(tenantId: string, id: string): Promise<string | undefined>
+  /** The id of the subscription stored under this fingerprint, if any. */
+  idByFingerprint(tenantId: string, fingerprint: string): Promise<string | undefined>
+  /** One HSCAN page of the tenant's records (operator listing). */
+  list(tenantId: string, options: { cursor?: string; limit: number }): Promise<SubscriptionPage>
+  /**
+   * Every record of the tenant in HSCAN pages of about `pageSize`, as stored (id, JSON), so a reader
+   * that holds many parses and checks each one itself; never one reply for a tenant of 100,000.
+   */
+  scan(tenantId: string, pageSize?: number): AsyncGenerator<Array<[id: string, json: string]>>
+  /** The tenant's change counter (null before its first change): equal versions, equal records. */
+  version(tenantId: string): Promise<string | null>
+  /**
+   * Applies `change` by compare-and-set, re-reading and retrying when someone else wrote in between,
+   * so it never overwrites a concurrent change. Undefined when the subscription does not exist.
+   */
+  update(tenantId: string, id: string, change: RecordChange): Promise<SubscriptionRecord | undefined>
+  /** Active again, the disabled reason and time removed (operator or re-subscribe). */
+  enable(tenantId: string, id: string, now?: Date): Promise<SubscriptionRecord | undefined>
+  /** Disabled with a reason (operator; mirror of `enable`). */
+  disable(tenantId: string, id: string, reason: string, now?: Date): Promise<SubscriptionRecord | undefined>
+  /**
+   * The dispatcher's disable after a failure streak: one compare-and-set against the record as read
+   * now, no retry, and the streak cleared with it. False when it is already disabled, gone, or changed
+   * in between (a re-subscribe or an operator's enable is newer news and wins).
+   */
+  disableAfterFailures(tenantId: string, id: string, reason: string, now?: Date): Promise<boolean>
+  /**
+   * Removes the subscription, its fingerprint, attempt history and failure streak (DELETE, unsubscribe
+   * and a receiver's 410 Gone alike). False when it was not there.
+   */
+  remove(tenantId: string, id: string): Promise<boolean>
+  /**
+   * Writes prepared records in bulk (seeding a benchmark or a migration) with one version bump and one
+   * change signal per tenant at the end; existing records with the same ids are overwritten.
+   */
+  importAll(records: readonly SubscriptionRecord[]): Promise<void>
+  /**
+   * Calls `listener` with the tenant whose subscriptions changed, on a connection of its own (a copy
+   * of the registry's client). After every (re)subscription it calls it with no tenant: a signal lost
+   * while the connection was away cannot be told apart from none, so the reader starts afresh.
+   */
+  watch(listener: (change: SubscriptionsChanged) => void, options?: { onError?: (error: Error) => void }): ChangeWatch
+}
+
+export interface ChangeWatch {
+  close(): Promise<void>
+}
+
+/** How often an update is retried when the record changed between reading and writing it. */
+const REPLACE_ATTEMPTS = 5
+/** Records per pipeline when importing. */
+const IMPORT_CHUNK = 2_000
+
+/** The record active again, its disabled reason and time removed; undefined when it already is. */
+export function enabledRecord(current: SubscriptionRecord, now: Date): SubscriptionRecord | undefined {
+  if (current.status === 'active') return undefined
+  const { disabledReason: _reason, disabledAt: _at, ...rest } = current
+  return { ...rest, status: 'active', updatedAt: now.toISOString() }
+}
+
+/** The record disabled with a reason; undefined when it already is. */
+export function disabledRecord(current: SubscriptionRecord, reason: string, now: Date): SubscriptionRecord | undefined {
+  if (current.status === 'disabled') return undefined
+  return { ...current, status: 'disabled', disabledReason: reason, disabledAt: now.toISOString(), updatedAt: now.toISOString() }
+}
+
+export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
+  const parse = (json: string) => JSON.parse(json) as SubscriptionRecord
+
+  /** 1 written, 0 changed meanwhile, -1 gone. */
+  async function replace(tenantId: string, id: string, expected: string, next: SubscriptionRecord, alsoDelete: string[] = []): Promise<number> {
+    return await redis.eval(REPLACE, 2 + alsoDelete.length, keys.subscriptions(tenantId), keys.version(tenantId), ...alsoDelete,
+      id, expected, JSON.stringify(next), keys.subscriptionsChanged, tenantId) as number
+  }
+
+  const facet: Subscriptions = {
+    async create(record) {
+      const { tenantId } = record
+      const [outcome, id] = await redis.eval(CREATE, 3, keys.fingerprints(tenantId), keys.subscriptions(tenantId), keys.version(tenantId),
+        record.fingerprint, record.id, JSON.stringify(record), keys.subscriptionsChanged, tenantId) as [string, string]
+      return outcome === 'created' ? { created: true } : { created: false, id }
+    },
+
+    async get(tenantId, id) {
+      const json = await redis.hget(keys.subscriptions(tenantId), id)
+      return json === null ? undefined : parse(json)
+    },
+
+    async getStored(tenantId, id) {
+      return (await redis.hget(keys.subscriptions(tenantId), id)) ?? undefined
+    },
+
+    async idByFingerprint(tenantId, fingerprint) {
+      return (await redis.hget(keys.fingerprints(tenantId), fingerprint)) ?? undefined
+    },
+
+    async list(tenantId, { cursor = '0', limit }) {
+      const [next, entries] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', limit)
+      const items: SubscriptionRecord[] = []
+      for (let index = 1; index < entries.length; index += 2) items.push(parse(entries[index]!))
+      return next === '0' ? { items } : { items, nextCursor: next }
+    },
+
+    async *scan(tenantId, pageSize = 1_000) {
+      let cursor = '0'
+      do {
+        const [next, flat] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', pageSize)
+        cursor = next
+        const page: Array<[string, string]> = []
+        for (let index = 0; index + 1 < flat.length; index += 2) page.push([flat[index]!, flat[index + 1]!])
+        yield page
+      } while (cursor !== '0')
+    },
+
+    version(tenantId) {
+      return redis.get(keys.version(tenantId))
+    },
+
+    async update(tenantId, id, change) {
+      for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
+        const json = await redis.hget(keys.subscriptions(tenantId), id)
+        if (json === null) return undefined
+        const current = parse(json)
+        const next = change(current)
+        if (!next) return current
+        const written = await replace(tenantId, id, json, next)
+        if (written === 1) return next
+        if (written === -1) return undefined
+      }
+      throw new Error(`subscription ${id} kept changing while it was being updated`)
+    },
+
+    enable(tenantId, id, now = new Date()) {
+      return facet.update(tenantId, id, (current) => enabledRecord(current, now))
+    },
+
+    disable(tenantId, id, reason, now = new Date()) {
+      return facet.update(tenantId, id, (current) => disabledRecord(current, reason, now))
+    },
+
+    async disableAfterFailures(tenantId, id, reason, now = new Date()) {
+      const json = await redis.hget(keys.subscriptions(tenantId), id)
+      if (json === null) return false
+      const next = disabledRecord(parse(json), reason, now)
+      return next !== undefined && (await replace(tenantId, id, json, next, [keys.failures(tenantId, id)])) === 1
+    },
+
+    async remove(tenantId, id) {
+      const removed = await redis.eval(REMOVE, 5, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
+        keys.attempts(tenantId, id), keys.failures(tenantId, id), id, keys.subscriptionsChanged, tenantId) as number
+      return removed === 1
+    },
+
+    async importAll(records) {
+      const tenants = new Set<string>()
+      for (let start = 0; start < records.length; start += IMPORT_CHUNK) {
+        const pipeline = redis.pipeline()
+        for (const record of records.slice(start, start + IMPORT_CHUNK)) {
+          tenants.add(record.tenantId)
+          pipeline.hset(keys.subscriptions(record.tenantId), record.id, JSON.stringify(record))
+          pipeline.hset(keys.fingerprints(record.tenantId), record.fingerprint, record.id)
+        }
+        await execOrThrow(pipeline)
+      }
+      for (const tenantId of tenants) {
+        await execOrThrow(redis.multi().incr(keys.version(tenantId)).publish(keys.subscriptionsChanged, tenantId))
+      }
+    },
+
+    watch(listener, { onError = () => {} } = {}) {
+      // Subscribed again by hand on every 'ready', so the "start afresh" signal follows the subscription.
+      const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false })
+      subscriber.on('error', onError)
+      subscriber.on('message', (channel: string, tenantId: string) => {
+        if (channel === keys.subscriptionsChanged) listener({ tenantId })
+      })
+      subscriber.on('ready', () => {
+        subscriber.subscribe(keys.subscriptionsChanged).then(() => listener({ tenantId: undefined }), onError)
+      })
+      return {
+        async close() {
+          await subscriber.quit().catch(() => subscriber.disconnect())
+        },
+      }
+    },
+  }
+  return facet
+}
+
+/** Runs a pipeline or transaction and throws the first command error it answers. */
+export async function execOrThrow(batch: ReturnType<Redis['pipeline']>): Promise<Array<[Error | null, unknown]>> {
+  const results = await batch.exec()
+  const failed = results?.find(([error]) => error)
+  if (failed) throw failed[0]
+  return results ?? []
+}
