@@ -1,4 +1,4 @@
-import { GOODS_RECEIVED, eventTypes, type DeliveryTask } from '@arrivals/contracts'
+import { eventTypes, type DeliveryTask } from '@arrivals/contracts'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { Broker } from '../../src/adapters/broker.js'
