@@ -144,17 +144,17 @@ export const stockAdjusted: CatalogueEntry = {
   notification: StockAdjustedNotification,
   toNotification({ id, type, time, data }: StockAdjustedEvent): StockAdjustedNotification {
     return {
-    eventId: id,
-    eventType: type,
-    occurredAt: time,
-    adjustmentId: data.adjustmentId,
-    storeId: data.storeId,
-    storeName: data.storeName,
-    reason: data.reason,
-    note: data.note ?? '',
-    adjustedAt: data.adjustedAt,
-    items: data.items.map(({ sku, name, quantityDelta, unit }) => ({ sku, name: name ?? '', quantityDelta, unit: unit ?? '' })),
-    netQuantityDelta: data.netQuantityDelta,
+      eventId: id,
+      eventType: type,
+      occurredAt: time,
+      adjustmentId: data.adjustmentId,
+      storeId: data.storeId,
+      storeName: data.storeName,
+      reason: data.reason,
+      note: data.note ?? '',
+      adjustedAt: data.adjustedAt,
+      items: data.items.map(({ sku, name, quantityDelta, unit }) => ({ sku, name: name ?? '', quantityDelta, unit: unit ?? '' })),
+      netQuantityDelta: data.netQuantityDelta,
     }
   },
   sample(filters, at, ids) {

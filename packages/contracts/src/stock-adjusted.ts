@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { limits, Sku, StoreId } from './goods-received.js'
 import './formats.js'
+import { designerSummary, eventFields } from './notification.js'
 
 /** Stock written off or found at a store. Versioned like every event type. */
 export const STOCK_ADJUSTED = 'inventory.stock-adjusted.v1'
@@ -51,31 +52,27 @@ export function netQuantityDelta(items: readonly { quantityDelta: number }[]): n
   return total
 }
 
-const summary = (title: string) => ({ 'x-ms-summary': title })
-
 /**
  * What a flow on "When stock is adjusted at a store" receives: one flat object. Optional strings of
  * the event (note, an item's name and unit) arrive as "" so a flow's expressions never meet null.
  */
 export const StockAdjustedNotification = Type.Object({
-  eventId: Type.String({ ...summary('Event ID'), description: 'Unique identifier of the event; the same on every retry.' }),
-  eventType: Type.String({ ...summary('Event type'), description: `Always "${STOCK_ADJUSTED}" for this trigger.` }),
-  occurredAt: Type.String({ ...summary('Occurred at'), format: 'date-time', description: 'When the event happened (RFC 3339).' }),
-  adjustmentId: Type.String({ ...summary('Adjustment ID'), description: StockAdjustedData.properties.adjustmentId.description }),
-  storeId: Type.String({ ...summary('Store ID'), description: StoreId.description }),
-  storeName: Type.String({ ...summary('Store name'), description: StockAdjustedData.properties.storeName.description }),
-  reason: Type.String({ ...summary('Reason'), enum: [...adjustmentReasons], description: AdjustmentReason.description }),
-  note: Type.String({ ...summary('Note'), description: 'Free text from whoever recorded the adjustment; empty when there is none.' }),
-  adjustedAt: Type.String({ ...summary('Adjusted at'), format: 'date-time', description: StockAdjustedData.properties.adjustedAt.description }),
+  ...eventFields(STOCK_ADJUSTED),
+  adjustmentId: Type.String({ ...designerSummary('Adjustment ID'), description: StockAdjustedData.properties.adjustmentId.description }),
+  storeId: Type.String({ ...designerSummary('Store ID'), description: StoreId.description }),
+  storeName: Type.String({ ...designerSummary('Store name'), description: StockAdjustedData.properties.storeName.description }),
+  reason: Type.String({ ...designerSummary('Reason'), enum: [...adjustmentReasons], description: AdjustmentReason.description }),
+  note: Type.String({ ...designerSummary('Note'), description: 'Free text from whoever recorded the adjustment; empty when there is none.' }),
+  adjustedAt: Type.String({ ...designerSummary('Adjusted at'), format: 'date-time', description: StockAdjustedData.properties.adjustedAt.description }),
   items: Type.Array(
     Type.Object({
-      sku: Type.String({ ...summary('SKU'), description: Sku.description }),
-      name: Type.String({ ...summary('Product name'), description: 'Product name; empty when not given.' }),
-      quantityDelta: Type.Integer({ ...summary('Quantity change'), description: StockAdjustmentItem.properties.quantityDelta.description }),
-      unit: Type.String({ ...summary('Unit'), description: 'Unit of measure; empty when not given.' }),
+      sku: Type.String({ ...designerSummary('SKU'), description: Sku.description }),
+      name: Type.String({ ...designerSummary('Product name'), description: 'Product name; empty when not given.' }),
+      quantityDelta: Type.Integer({ ...designerSummary('Quantity change'), description: StockAdjustmentItem.properties.quantityDelta.description }),
+      unit: Type.String({ ...designerSummary('Unit'), description: 'Unit of measure; empty when not given.' }),
     }),
-    { ...summary('Items'), description: 'The stock that changed.' },
+    { ...designerSummary('Items'), description: 'The stock that changed.' },
   ),
-  netQuantityDelta: Type.Integer({ ...summary('Net quantity change'), description: StockAdjustedData.properties.netQuantityDelta.description }),
+  netQuantityDelta: Type.Integer({ ...designerSummary('Net quantity change'), description: StockAdjustedData.properties.netQuantityDelta.description }),
 }, { title: 'Stock adjusted', description: 'Stock was adjusted at a store.' })
 export type StockAdjustedNotification = Static<typeof StockAdjustedNotification>
