@@ -50,6 +50,8 @@ export interface TriggerDefinition {
   summary: string
   description: string
   hint: string
+  /** What the flow's trigger outputs are, in the connector's x-ms-notification-content. */
+  notificationDescription: string
 }
 
 /** Every notification a flow can receive (one flat object per event type). */
@@ -133,6 +135,7 @@ export const goodsReceived: CatalogueEntry = {
     summary: 'When goods are received at a store',
     description: 'Starts the flow each time a store records a goods receipt that matches the filters.',
     hint: 'To see it work, record a goods receipt at one of your stores.',
+    notificationDescription: 'The goods receipt that started the flow.',
   },
 }
 
@@ -191,6 +194,7 @@ export const stockAdjusted: CatalogueEntry = {
     summary: 'When stock is adjusted at a store',
     description: 'Starts the flow each time a store records a stock adjustment that matches the filters.',
     hint: 'To see it work, record a stock adjustment at one of your stores.',
+    notificationDescription: 'The stock adjustment that started the flow.',
   },
 }
 
