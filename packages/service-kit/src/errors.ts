@@ -52,6 +52,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       const detail = error.validation.map((issue) => {
         const where = `${context}${issue.instancePath || ''}`
         if (issue.keyword === 'additionalProperties') return `${where} has an unknown property "${String(issue.params.additionalProperty)}"`
+        if (issue.keyword === 'enum') return `${where} must be one of ${(issue.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`
         if (issue.keyword === 'required') return `${where} must have the property "${String(issue.params.missingProperty)}"`
         return `${where} ${issue.message ?? 'is invalid'}`
       }).join('; ')

@@ -1,4 +1,4 @@
-import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, DeliveryTask, GoodsReceivedEvent, SubscriptionRecord } from '@arrivals/contracts'
+import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, ArrivalsEvent, CatalogueEntry, DeliveryTask, SubscriptionRecord } from '@arrivals/contracts'
 import type { KeyObject } from 'node:crypto'
 import type { BaseLogger } from 'pino'
 import type { BrokerMessage } from './messages.js'
@@ -26,7 +26,7 @@ export interface Subscription {
 
 /** Fan-out: the tenant's active subscriptions an event matches (adapters/redis/subscription-cache.ts). */
 export interface SubscriptionMatcher {
-  match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]>
+  match(tenantId: string, event: ArrivalsEvent, entry: CatalogueEntry): Promise<Subscription[]>
 }
 
 /** Deliver: one subscription, and what this process knows was answered 410 (adapters/redis/subscription-cache.ts). */

@@ -8,6 +8,7 @@ import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
 import storeCatalogue from './plugins/app/store-catalogue.js'
 import openapi from './plugins/external/openapi.js'
+import adjustments from './routes/adjustments.js'
 import receipts from './routes/receipts.js'
 import stores from './routes/stores.js'
 import type { InventorySettings } from './settings.js'
@@ -73,7 +74,9 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
       failuresPerMinute: settings.authFailuresPerMinute,
     })
     await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'this API key' })
-    await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
+    const publishing = { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs }
+    await withTypes.register(receipts, publishing)
+    await withTypes.register(adjustments, publishing)
     await withTypes.register(stores)
   })
 }, { name: 'inventory' })

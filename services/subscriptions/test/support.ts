@@ -61,6 +61,11 @@ export function callbackUrl(host = 'prod-12.westeurope.logic.azure.com'): { url:
   return { url: `https://${host}/workflows/${workflow}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}`, sig }
 }
 
-export function subscribe(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'POST', url: '/v1/triggers/goods-received', headers: { ...as(who), ...headers }, payload: body })
+export function subscribe(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}, trigger = '/v1/triggers/goods-received') {
+  return app.inject({ method: 'POST', url: trigger, headers: { ...as(who), ...headers }, payload: body })
+}
+
+/** Subscribes with the stock-adjusted trigger. */
+export function subscribeToAdjustments(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return subscribe(app, who, body, headers, '/v1/triggers/stock-adjusted')
 }

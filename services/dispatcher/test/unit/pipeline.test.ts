@@ -1,4 +1,4 @@
-import { GOODS_RECEIVED, type DeliveryTask } from '@arrivals/contracts'
+import { eventTypes, type DeliveryTask } from '@arrivals/contracts'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { Broker, MessageHandler } from '@arrivals/messaging'
@@ -246,7 +246,7 @@ describe('fan-out stage', () => {
   it('dead-letters an invalid event with the reason and acknowledges it; an event without a tenant matches nothing', async () => {
     const world = fanOutWorld()
     expect(await fanOut(world.fanOutCtx, message({ type: 'nonsense' }, { tenantid: 'tenant-unit' }))).toBe('ack')
-    expect(world.queue.unreadable.map(({ reason }) => reason)).toEqual([`unknown event type "nonsense"; known: ${GOODS_RECEIVED}`])
+    expect(world.queue.unreadable.map(({ reason }) => reason)).toEqual([`unknown event type "nonsense"; known: ${eventTypes.join(', ')}`])
     const { tenantid: _tenant, ...tenantless } = event()
     expect(await fanOut(world.fanOutCtx, message(tenantless))).toBe('ack')
     expect(await world.events('invalid')).toBe(1)

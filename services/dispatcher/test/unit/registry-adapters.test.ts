@@ -1,4 +1,4 @@
-import { createSecretBox, GOODS_RECEIVED, type AttemptRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { createSecretBox, GOODS_RECEIVED, goodsReceived, type AttemptRecord, type SubscriptionRecord } from '@arrivals/contracts'
 import { createMemoryRegistry } from '@arrivals/subscription-registry/memory'
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -94,16 +94,16 @@ describe('subscription cache on the registry', () => {
     const cache = new SubscriptionCache({ subscriptions: registry.subscriptions, box, log: silent, recheckMs: 60_000 })
     const watch = cache.watch(() => {})
     await tick()
-    expect((await cache.match(TENANT, event())).map((s) => s.record.id)).toEqual(['sub_a'])
+    expect((await cache.match(TENANT, event(), goodsReceived)).map((s) => s.record.id)).toEqual(['sub_a'])
     await registry.subscriptions.create(stored('sub_b', { filters: { storeId: 'store-1' } }))
     await tick()
     // Only the signal can tell: the version re-check is a minute away.
-    expect((await cache.match(TENANT, event())).map((s) => s.record.id).sort()).toEqual(['sub_a', 'sub_b'])
+    expect((await cache.match(TENANT, event(), goodsReceived)).map((s) => s.record.id).sort()).toEqual(['sub_a', 'sub_b'])
     await watch.close()
     await registry.subscriptions.create(stored('sub_c'))
     await tick()
     // No longer watching: the cached tenant stays, and a task of the new one reads that one record.
-    expect(await cache.match(TENANT, event())).toHaveLength(2)
+    expect(await cache.match(TENANT, event(), goodsReceived)).toHaveLength(2)
     expect((await cache.find(TENANT, 'sub_c'))?.record.id).toBe('sub_c')
     expect(await cache.find(TENANT, 'sub_missing')).toBeUndefined()
   })

@@ -1,6 +1,6 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { MAX_CALLBACK_LENGTH } from '@arrivals/callback-safety'
-import { GOODS_RECEIVED, StoreId, limits } from '@arrivals/contracts'
+import { catalogue, eventTypes, limits, StoreId, type CatalogueEntry, type FilterDefinition, type SubscriptionFilters } from '@arrivals/contracts'
 
 /**
  * A whole number in a query string. Types are not coerced (a body's "5" is not a quantity), so a
@@ -30,47 +30,53 @@ export const SubscriptionParams = Type.Object({ subscriptionId: SubscriptionId }
 export type SubscriptionParams = Static<typeof SubscriptionParams>
 
 /**
- * What the platform POSTs when a flow with the trigger is saved: its callback URL in the property
- * marked x-ms-notification-url (hidden from the maker), and the filters the maker set.
+ * The store dropdown: the tenant's stores, from the connector's ListStores operation. It shows
+ * ListStores' first page (ordered by ID, STORE_DROPDOWN_LIMIT by default); a store past it is typed
+ * in as a custom value.
  */
-export const TriggerBody = Type.Object({
-  callbackUrl: Type.String({
-    minLength: 1,
-    maxLength: MAX_CALLBACK_LENGTH,
-    'x-ms-notification-url': true,
-    'x-ms-visibility': 'internal',
-    ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
-  }),
-  storeId: Type.Optional(Type.String({
-    pattern: StoreId.pattern,
-    minLength: 1,
-    maxLength: limits.idLength,
-    'x-ms-visibility': 'important',
-    // The dropdown shows ListStores' first page (ordered by ID, STORE_DROPDOWN_LIMIT by default); a
-    // store past it is typed in as a custom value.
-    'x-ms-dynamic-values': { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' },
-    ...field('Store', 'Only goods received at this store; leave empty for every store.'),
-  })),
-  sku: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: limits.idLength,
-    'x-ms-visibility': 'advanced',
-    ...field('SKU', 'Only receipts that contain this stock keeping unit.'),
-  })),
-  minQuantity: Type.Optional(Type.Integer({
-    minimum: 1,
-    maximum: limits.maxQuantity,
-    'x-ms-visibility': 'advanced',
-    ...field('Minimum quantity', 'Only receipts whose total quantity is at least this.'),
-  })),
-}, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
-export type TriggerBody = Static<typeof TriggerBody>
+const storeDropdown = { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' }
 
-const Filters = Type.Object({
-  storeId: Type.Optional(Type.String({ description: 'Only this store.' })),
-  sku: Type.Optional(Type.String({ description: 'Only receipts with this SKU.' })),
-  minQuantity: Type.Optional(Type.Integer({ description: 'Only receipts with at least this total quantity.' })),
-}, { description: 'Filters; an absent one matches everything.' })
+/** A trigger's filter parameter, from its catalogue definition: constraints, label, visibility, dropdown. */
+function filterParameter(filter: FilterDefinition): TSchema {
+  const options = {
+    ...filter.constraints,
+    'x-ms-visibility': filter.visibility,
+    ...(filter.dropdown === 'stores' ? { 'x-ms-dynamic-values': storeDropdown } : {}),
+    ...field(filter.summary, filter.description),
+  }
+  return Type.Optional(filter.type === 'integer' ? Type.Integer(options) : Type.String(options))
+}
+
+/**
+ * What the platform POSTs when a flow with the trigger is saved: its callback URL in the property
+ * marked x-ms-notification-url (hidden from the maker), and the filters the maker set, one property
+ * per filter of the catalogue entry.
+ */
+export function triggerBody(entry: CatalogueEntry) {
+  return Type.Object({
+    callbackUrl: Type.String({
+      minLength: 1,
+      maxLength: MAX_CALLBACK_LENGTH,
+      'x-ms-notification-url': true,
+      'x-ms-visibility': 'internal',
+      ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
+    }),
+    ...Object.fromEntries(entry.filters.map((filter) => [filter.name, filterParameter(filter)])),
+  }, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
+}
+
+/** A trigger's body as the routes read it: the filters are the catalogue entry's (validated by its schema). */
+export type TriggerBody = { callbackUrl: string } & SubscriptionFilters
+
+// Every filter of every catalogue entry, once (the store and SKU are shared); typed as the record's.
+const Filters = Type.Unsafe<SubscriptionFilters>(Type.Object(
+  Object.fromEntries([...new Map(catalogue.flatMap((entry) => entry.filters.map((filter) => [filter.name, filter] as const))).values()]
+    .map((filter) => {
+      const description = `The trigger's "${filter.summary}" filter.`
+      return [filter.name, Type.Optional(filter.type === 'integer' ? Type.Integer({ description }) : Type.String({ description }))]
+    })),
+  { description: 'Filters (those of the subscription\'s event type); an absent one matches everything.' },
+))
 
 const Flow = Type.Object({
   workflowId: Type.Optional(Type.String({ description: 'x-ms-workflow-id of the subscribing flow.' })),
@@ -97,7 +103,7 @@ export type SubscriptionActivity = Static<typeof SubscriptionActivity>
 /** A subscription as the API shows it: the callback redacted, no secret. */
 export const Subscription = Type.Object({
   id: SubscriptionId,
-  eventType: Type.String({ description: `Always "${GOODS_RECEIVED}".` }),
+  eventType: Type.String({ description: `The event type it receives, that of the trigger it was made with: ${eventTypes.join(' or ')}.` }),
   status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure; re-subscribe or enable to resume.' }),
   disabledReason: Type.Optional(Type.String({ description: 'Why it was disabled.' })),
   disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),

@@ -1,4 +1,4 @@
-import { sealingContext, type GoodsReceivedEvent, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
+import { matchesFilters, sealingContext, type ArrivalsEvent, type CatalogueEntry, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
 import type { ChangeWatch, Subscriptions } from '@arrivals/subscription-registry'
 import type { Log, Subscription, SubscriptionLookup, SubscriptionMatcher, SubscriptionView } from '../../ports.js'
 import { signingKey } from '../signing.js'
@@ -84,17 +84,13 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
   }
 
   /** Active subscriptions of the event's tenant whose filters match it. */
-  async match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]> {
+  async match(tenantId: string, event: ArrivalsEvent, entry: CatalogueEntry): Promise<Subscription[]> {
     const tenant = await this.tenant(tenantId)
-    const { data } = event
-    const candidates = [...(tenant.byStore.get(data.storeId) ?? []), ...tenant.anyStore]
-    return candidates.filter(({ record }) => {
-      if (record.eventType !== event.type || this.gone.has(record.id)) return false
-      const { sku, minQuantity } = record.filters
-      if (sku !== undefined && !data.items.some((item) => item.sku === sku)) return false
-      if (minQuantity !== undefined && data.totalQuantity < minQuantity) return false
-      return true
-    })
+    const data = event.data as unknown as Record<string, unknown>
+    const candidates = [...(tenant.byStore.get(event.data.storeId) ?? []), ...tenant.anyStore]
+    // A subscription receives only the event type of the trigger it was made with.
+    return candidates.filter(({ record }) =>
+      record.eventType === event.type && !this.gone.has(record.id) && matchesFilters(entry, record.filters, data))
   }
 
   /**
