@@ -1,8 +1,23 @@
 /**
- * Every key that belongs to one tenant is built here, so a Redis Cluster deployment can put one
- * tenant's keys in one hash slot by changing this one function (a hash tag around the tenant id).
+ * How keys are named: `single` for one Redis (the names every deployment has today), `cluster` for
+ * Redis Cluster, where every key of a tenant carries a hash tag. It follows the client (ioredis'
+ * `isCluster`), so a single Redis keeps its names and needs no migration.
  */
-export function tenantKey(namespace: string, tenantId: string, name: string): string {
+export type KeyLayout = 'single' | 'cluster'
+
+/** The layout a client needs: hash tags exactly when it is a Redis Cluster client. */
+export function keyLayoutOf(redis: { isCluster: boolean }): KeyLayout {
+  return redis.isCluster ? 'cluster' : 'single'
+}
+
+/**
+ * Every key that belongs to one tenant is built here. In the cluster layout the hash tag
+ * `{namespace:tenantId}` puts all of a tenant's keys in one hash slot, so a tenant's multi-key
+ * scripts and transactions run on one shard; the key still starts with `namespace:`, so a SCAN by
+ * namespace finds it.
+ */
+export function tenantKey(namespace: string, tenantId: string, name: string, layout: KeyLayout = 'single'): string {
+  if (layout === 'cluster') return `${namespace}:tenant:{${namespace}:${tenantId}}:${name}`
   return `${namespace}:tenant:${tenantId}:${name}`
 }
 
@@ -11,10 +26,10 @@ export function tenantKey(namespace: string, tenantId: string, name: string): st
  * for the connector's store dropdown) and `idempotency(t, key)` (the first answer to an Idempotency-Key).
  * Subscriptions, attempts, failures and dead letters are laid out by @arrivals/subscription-registry.
  */
-export function inventoryKeys(namespace: string) {
+export function inventoryKeys(namespace: string, layout: KeyLayout = 'single') {
   return {
-    stores: (tenantId: string) => tenantKey(namespace, tenantId, 'stores'),
-    idempotency: (tenantId: string, key: string) => tenantKey(namespace, tenantId, `idempotency:${key}`),
+    stores: (tenantId: string) => tenantKey(namespace, tenantId, 'stores', layout),
+    idempotency: (tenantId: string, key: string) => tenantKey(namespace, tenantId, `idempotency:${key}`, layout),
   }
 }
 
@@ -23,16 +38,16 @@ export function inventoryKeys(namespace: string) {
  * @arrivals/subscription-registry (issue 12); delete it then. A registry test proves both name the
  * same keys, and lint lets nothing else import it.
  */
-export function redisKeys(namespace: string) {
+export function redisKeys(namespace: string, layout: KeyLayout = 'single') {
   return {
-    ...inventoryKeys(namespace),
-    subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions'),
-    fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints'),
-    version: (tenantId: string) => tenantKey(namespace, tenantId, 'version'),
+    ...inventoryKeys(namespace, layout),
+    subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions', layout),
+    fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints', layout),
+    version: (tenantId: string) => tenantKey(namespace, tenantId, 'version', layout),
     subscriptionsChanged: `${namespace}:subscriptions:changed`,
     attempts: (subscriptionId: string) => `${namespace}:attempts:${subscriptionId}`,
-    deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters'),
-    deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time'),
+    deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters', layout),
+    deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time', layout),
     pipelineDeadLetters: `${namespace}:pipeline-dead-letters`,
     failures: (subscriptionId: string) => `${namespace}:failures:${subscriptionId}`,
   }

@@ -1,4 +1,4 @@
-import { createSecretBox, redisKeys, type RedisKeys } from '@arrivals/contracts'
+import { createSecretBox, keyLayoutOf, redisKeys, type RedisKeys } from '@arrivals/contracts'
 import type { CallbackPolicy } from '@arrivals/callback-safety'
 import { createRedisClient } from '@arrivals/service-kit'
 import type { Redis } from 'ioredis'
@@ -57,11 +57,13 @@ export interface Dispatcher {
 export function createDispatcher(settings: DispatcherSettings, options: DispatcherOptions): Dispatcher {
   const { log } = options
   const registry = options.registry ?? new Registry()
-  const keys: RedisKeys = redisKeys(settings.namespace)
   const tiers = retryTiers(settings.retryScheduleMs)
   const breakers = new CircuitBreakers({ failureThreshold: settings.circuitFailureThreshold, openMs: settings.circuitOpenMs })
   const metrics = createDispatcherMetrics(registry, () => breakers.openCount())
-  const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`)
+  // Typed as one Redis for the adapters here until they move onto the registry (which takes either);
+  // a Cluster client has every command they use.
+  const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`, settings.redisClusterNodes) as Redis
+  const keys: RedisKeys = redisKeys(settings.namespace, keyLayoutOf(redis))
   const subscriber = redis.duplicate()
   subscriber.on('error', () => {})
   const box = createSecretBox(settings.encryptionKey)

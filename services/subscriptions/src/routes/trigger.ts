@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { CallbackRefusedError, checkCallbackUrl, type CallbackPolicy } from '@arrivals/callback-safety'
-import { inventoryKeys, redactUrl, type FlowInfo, type StoreRecord } from '@arrivals/contracts'
+import { inventoryKeys, keyLayoutOf, redactUrl, type FlowInfo, type StoreRecord } from '@arrivals/contracts'
 import { HttpError } from '@arrivals/service-kit'
 import { CONNECTOR_TAG, TRIGGER_PATH } from '../connector/definition.js'
 import { publicBase, publicUrl } from '../public-url.js'
@@ -52,7 +52,7 @@ const created = {
 
 /** What the platforms call: the webhook trigger, its unsubscribe, and the store dropdown. */
 const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) => {
-  const keys = inventoryKeys(options.namespace)
+  const keys = inventoryKeys(options.namespace, keyLayoutOf(app.redis))
 
   app.post(TRIGGER_PATH, {
     schema: {

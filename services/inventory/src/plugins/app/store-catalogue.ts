@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
-import { inventoryKeys, type StoreRecord } from '@arrivals/contracts'
+import type { RedisClient } from '@arrivals/service-kit'
+import { inventoryKeys, keyLayoutOf, type StoreRecord } from '@arrivals/contracts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,8 +30,8 @@ function record(storeId: string, name: string, now = new Date().toISOString()): 
  * A tenant's stores: StoreRecord JSON in the hash `stores(tenantId)`, field = storeId. Inventory
  * owns it; the subscriptions service reads it for the connector's store dropdown.
  */
-export function storeCatalogue(redis: Redis, namespace: string): StoreCatalogue {
-  const keys = inventoryKeys(namespace)
+export function storeCatalogue(redis: RedisClient, namespace: string): StoreCatalogue {
+  const keys = inventoryKeys(namespace, keyLayoutOf(redis))
   return {
     async list(tenantId) {
       const all = await redis.hvals(keys.stores(tenantId))
