@@ -1,4 +1,5 @@
 import { brokerTopology, QUORUM_REPLICAS } from '@arrivals/contracts'
+import type { Channel } from 'amqplib'
 import { describe, expect, it } from 'vitest'
 import { applyTopology, refusedForCreationOnlyArgument } from '../../src/topology.js'
 
@@ -6,13 +7,13 @@ function recordingChannel() {
   const queues = new Map<string, Record<string, string | number>>()
   return {
     queues,
-    async assertExchange() { return {} },
+    async assertExchange(exchange: string) { return { exchange } },
     async assertQueue(name: string, options?: { arguments?: Record<string, string | number> }) {
       queues.set(name, options?.arguments ?? {})
       return { queue: name, messageCount: 0, consumerCount: 0 }
     },
     async bindQueue() { return {} },
-  }
+  } as unknown as Pick<Channel, 'assertExchange' | 'assertQueue' | 'bindQueue'> & { queues: typeof queues }
 }
 
 describe('refusedForCreationOnlyArgument', () => {
