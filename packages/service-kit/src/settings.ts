@@ -104,6 +104,20 @@ export function url(fallback: string, protocols: readonly string[]): SettingPars
   }, fallback, code(fallback))
 }
 
+/** One URL, or several separated by commas (the nodes of one cluster); each must have an allowed protocol. */
+export function urlList(fallback: string, protocols: readonly string[]): SettingParser<string> {
+  return parsed((raw, name) => {
+    const value = raw ?? fallback
+    const entries = splitList(value)
+    const bad = entries.findIndex((entry) => !URL.canParse(entry) || !protocols.includes(new URL(entry).protocol))
+    if (entries.length === 0 || bad >= 0) {
+      const kinds = protocols.map((p) => p.replace(':', '')).join(' or ')
+      throw new Error(`${name} must be a ${kinds} URL, or several separated by commas, got "${redactCredentials(value)}"`)
+    }
+    return entries.join(',')
+  }, fallback, code(fallback))
+}
+
 export function oneOf<T extends string>(fallback: T, allowed: readonly T[]): SettingParser<T> {
   return parsed((raw, name) => {
     if (raw === undefined) return fallback
@@ -153,8 +167,9 @@ export function readmeSettingsTable(readme: string): string {
   return readme.slice(start, end < 0 ? undefined : end).split('\n').filter((line) => line.startsWith('|')).join('\n')
 }
 
-/** `amqp://user:pass@host` → `amqp://user:***@host`, for messages and logs. */
+/** `amqp://user:pass@host` → `amqp://user:***@host`, for messages and logs; each entry of a comma list. */
 export function redactCredentials(value: string): string {
+  if (value.includes(',')) return value.split(',').map((entry) => redactCredentials(entry.trim())).join(',')
   try {
     const parsedUrl = new URL(value)
     if (parsedUrl.password) parsedUrl.password = '***'
@@ -184,7 +199,7 @@ const redisClusterNodes = parsed((raw, name) => {
 /** AMQP_URL, REDIS_URL, REDIS_CLUSTER_NODES, NAMESPACE, PORT, HOST, LOG_LEVEL: the rows every service's table starts with. */
 export function commonSettingsTable(defaults: { port: number; listensFor: string }) {
   return {
-    amqpUrl: setting('AMQP_URL', url('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ'),
+    amqpUrl: setting('AMQP_URL', urlList('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ: one URL, or the nodes of one cluster separated by commas'),
     redisUrl: setting('REDIS_URL', url('redis://localhost:6379', ['redis:', 'rediss:']), 'Redis (a managed one\'s access key percent-encoded)'),
     redisClusterNodes: setting('REDIS_CLUSTER_NODES', redisClusterNodes,
       'a Redis Cluster\'s nodes as `host:port`, separated by commas (some suffice: the rest are discovered); credentials and TLS still from `REDIS_URL`'),
