@@ -3,8 +3,6 @@ export * from './cloud-event.js'
 export * from './events.js'
 export * from './notification.js'
 export * from './topology.js'
-// Deprecated, for services/dispatcher/test only until it publishes with @arrivals/messaging.
-export { createEventPublisher, type EventPublisher } from './publisher.js'
 export * from './delivery-task.js'
 export * from './records.js'
 export * from './redis-keys.js'

@@ -32,32 +32,3 @@ export function inventoryKeys(namespace: string, layout: KeyLayout = 'single') {
     idempotency: (tenantId: string, key: string) => tenantKey(namespace, tenantId, `idempotency:${key}`, layout),
   }
 }
-
-/**
- * @deprecated The dispatcher's copy of the subscription layout, kept only until it moves onto
- * @arrivals/subscription-registry (issue 12); delete it then. A registry test proves both name the
- * same keys, and lint lets nothing else import it.
- */
-export function redisKeys(namespace: string, layout: KeyLayout = 'single') {
-  return {
-    ...inventoryKeys(namespace, layout),
-    subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions', layout),
-    fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints', layout),
-    version: (tenantId: string) => tenantKey(namespace, tenantId, 'version', layout),
-    subscriptionsChanged: `${namespace}:subscriptions:changed`,
-    attempts: (subscriptionId: string) => `${namespace}:attempts:${subscriptionId}`,
-    deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters', layout),
-    deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time', layout),
-    pipelineDeadLetters: `${namespace}:pipeline-dead-letters`,
-    failures: (subscriptionId: string) => `${namespace}:failures:${subscriptionId}`,
-  }
-}
-/** @deprecated See `redisKeys`. */
-export type RedisKeys = ReturnType<typeof redisKeys>
-
-/** @deprecated The dispatcher's until it moves onto @arrivals/subscription-registry, which exports them. */
-export const historyLimits = {
-  attemptsPerSubscription: 100,
-  deadLettersPerTenant: 10_000,
-  deadLetterMaxAgeMs: 14 * 24 * 3_600_000,
-} as const

@@ -110,7 +110,6 @@ describe('connection', () => {
     await upgraded.publish({ exchange: topologyNames(ns.namespace).eventsExchange, routingKey: 'inventory.goods-received.v1', body: Buffer.from('{}'), properties: { messageId: 'm1' } })
   })
 
-
   it('starts at the node chosen and moves on to the next one when it does not answer', async () => {
     const ns = namespace()
     const client = broker(ns, { url: `amqp://guest:guest@127.0.0.1:1, ${ns.amqpUrl}`, random: () => 0, connectTimeoutMs: 1_000 })
@@ -257,5 +256,24 @@ describe('drain', () => {
     const left = await remaining(ns, queue)
     expect(left).toContain('stuck')
     expect(left).not.toContain('quick')
+  })
+
+  it('delivers the acks given while draining to the broker before it closes (none is redelivered)', async () => {
+    const ns = namespace()
+    const queue = topologyNames(ns.namespace).deliveriesQueue
+    const client = broker(ns)
+    const ids = Array.from({ length: 20 }, (_, n) => `late-${n}`)
+    let inHand = 0
+    client.consume({ name: 'tasks', queue, prefetch: ids.length }, async () => {
+      inHand++
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      return 'ack'
+    })
+    await client.whenConsuming(10_000)
+    for (const id of ids) await client.publish(task(ns, id))
+    await waitFor(() => inHand === ids.length, { what: 'every task in hand' })
+    // Every verdict comes after the consumer was cancelled, and the connection closes right after the last.
+    await client.drain({ deadlineMs: 5_000 })
+    expect(await remaining(ns, queue)).toEqual([])
   })
 })

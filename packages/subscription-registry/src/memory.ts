@@ -61,7 +61,7 @@ export function createMemoryRegistry(): SubscriptionRegistry {
       const items = all.slice(start, start + limit).map(parse)
       return start + limit < all.length ? { items, nextCursor: String(start + limit) } : { items }
     },
-    async *scan(tenantId, pageSize = 1_000) {
+    async* scan(tenantId, pageSize = 1_000) {
       const all = [...(records.get(tenantId)?.entries() ?? [])]
       for (let start = 0; start === 0 || start < all.length; start += pageSize) yield all.slice(start, start + pageSize)
     },

@@ -127,7 +127,7 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
       return next === '0' ? { items } : { items, nextCursor: next }
     },
 
-    async *scan(tenantId, pageSize = 1_000) {
+    async* scan(tenantId, pageSize = 1_000) {
       let cursor = '0'
       do {
         const [next, flat] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', pageSize)

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { historyLimits as legacyHistoryLimits, redisKeys } from '@arrivals/contracts'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { createSubscriptionRegistry, type SubscriptionRegistry, type SubscriptionsChanged } from '../src/index.js'
 import { historyLimits, registryKeys } from '../src/layout.js'
@@ -156,23 +155,5 @@ describe('watch', () => {
       await watch.close()
       named.disconnect()
     }
-  })
-})
-
-describe('layout', () => {
-  it('is the one the dispatcher still reads through contracts until it moves onto the registry', () => {
-    const legacy = redisKeys(ns.namespace)
-    for (const name of ['subscriptions', 'fingerprints', 'version', 'deadLetters', 'deadLettersByTime'] as const) {
-      expect(keys[name]('t1')).toBe(legacy[name]('t1'))
-    }
-    expect(keys.attempts('t1', 'sub_a')).toBe(legacy.attempts('sub_a'))
-    expect(keys.failures('t1', 'sub_a')).toBe(legacy.failures('sub_a'))
-    expect(keys.subscriptionsChanged).toBe(legacy.subscriptionsChanged)
-    expect(keys.pipelineDeadLetters).toBe(legacy.pipelineDeadLetters)
-    expect(legacyHistoryLimits).toMatchObject({
-      attemptsPerSubscription: historyLimits.attemptsPerSubscription,
-      deadLettersPerTenant: historyLimits.deadLettersPerTenant,
-      deadLetterMaxAgeMs: historyLimits.deadLetterMaxAgeMs,
-    })
   })
 })

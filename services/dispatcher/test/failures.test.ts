@@ -1,4 +1,5 @@
-import { GOODS_RECEIVED, createSecretBox, deliveryIdFor, historyLimits, sealingContext, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { GOODS_RECEIVED, createSecretBox, deliveryIdFor, sealingContext, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { historyLimits } from '@arrivals/subscription-registry'
 import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
 import amqp from 'amqplib'
 import { randomBytes } from 'node:crypto'
@@ -154,7 +155,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(dead!.reason).toMatch(/CALLBACK_ENCRYPTION_KEY/)
     expect(dead!.task?.deliveryId).toBe(deliveryIdFor(event.id, id))
     expect(at('/wrong-key')).toHaveLength(0)
-    expect(await world.redis.exists(world.keys.failures(id))).toBe(0)
+    expect(await world.redis.exists(world.keys.failures(tenantId, id))).toBe(0)
   })
 
   it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {

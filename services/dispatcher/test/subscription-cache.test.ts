@@ -1,4 +1,5 @@
 import { sealingContext } from '@arrivals/contracts'
+import { createSubscriptionRegistry } from '@arrivals/subscription-registry'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { SubscriptionCache } from '../src/adapters/redis/subscription-cache.js'
 import { receipt, tenant, World } from './support.js'
@@ -10,7 +11,7 @@ describe('subscription cache', () => {
   afterAll(() => world.close())
 
   function cache(recheckMs = 1_000) {
-    return new SubscriptionCache({ redis: world.redis, keys: world.keys, box: world.box, log: silent, recheckMs })
+    return new SubscriptionCache({ subscriptions: createSubscriptionRegistry({ redis: world.redis, namespace: world.ns.namespace }).subscriptions, box: world.box, log: silent, recheckMs })
   }
 
   it('matches one store among thousands of subscriptions of the tenant, from memory', async () => {

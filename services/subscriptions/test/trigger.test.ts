@@ -217,7 +217,6 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect(bare.statusCode).toBeLessThan(500)
   })
 
-
   it('answers 400 for an id that cannot be one', async () => {
     const response = await app.inject({ method: 'DELETE', url: '/v1/subscriptions/not-an-id', headers: as(contoso) })
     expect(response.statusCode).toBe(400)

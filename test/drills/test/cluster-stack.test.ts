@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { brokerTopology, topologyNames } from '@arrivals/contracts'
-import { createBroker } from '@arrivals/messaging'
+import { tenantKey, topologyNames } from '@arrivals/contracts'
 import {
   PowerAutomate, ReceiptSender, Stack, describeAccount, printLogsOnFailure, settle, type Flow, type PostResult,
 } from '@arrivals/e2e/harness'
@@ -12,13 +11,8 @@ import { sleep, stream, streamReceipt } from '../src/drill.js'
  * The whole product on clusters: the three services with two dispatchers on a 3-node RabbitMQ
  * cluster and a Redis Cluster of 3 masters and 3 replicas; mid-stream the node leading the
  * dispatcher's events queue stops, then a Redis master is killed.
- *
- * Inventory and subscriptions get every node (AMQP_URL as a list). The dispatchers, until they run on
- * @arrivals/messaging, have their own broker adapter, which takes one URL: they are given the third
- * node, and the topology is declared from the first beforehand so the events queue's leader (placed
- * on the declaring client's node) is there, not under the dispatchers. Consumers moving to another
- * node are proven under messaging's client in clusters.test.ts. Once the dispatcher is on messaging,
- * drop `pinnedDispatchers` and the pre-declaration: every service then gets the list.
+ * Every service gets every node (AMQP_URL as a list) and starts at a random one, so which of them
+ * must move differs from run to run; clusters.test.ts makes a publisher and a consumer move every time.
  */
 describe('drill: the services on a RabbitMQ cluster and a Redis Cluster lose a node of each', () => {
   let rabbit: RabbitCluster
@@ -34,17 +28,12 @@ describe('drill: the services on a RabbitMQ cluster and a Redis Cluster lose a n
     for (const started of [rabbitStarted, redisStarted]) if (started.status === 'rejected') throw started.reason
     const cluster = { REDIS_CLUSTER_NODES: redis.nodes }
     const namespace = `drill-${randomBytes(4).toString('hex')}`
-    // `random` 0.1 of three nodes: the first one, where the queues' leaders are placed.
-    const declaring = createBroker({ url: rabbit.amqpUrl, topology: brokerTopology(namespace, { retryDelaysMs: [200, 500, 1000] }), connectionName: 'drill-declare', random: () => 0.1 })
-    await declaring.connect(60_000)
-    await declaring.close()
-    const pinnedDispatchers = { AMQP_URL: rabbit.nodes[2]!.amqpUrl }
     stack = await Stack.start({
       amqpUrl: rabbit.amqpUrl,
       redisUrl: redis.url,
       namespace,
       dispatchers: 2,
-      env: { inventory: { ...cluster, RATE_LIMIT_PER_MINUTE: '100000' }, subscriptions: cluster, dispatcher: { ...cluster, ...pinnedDispatchers } },
+      env: { inventory: { ...cluster, RATE_LIMIT_PER_MINUTE: '100000' }, subscriptions: cluster, dispatcher: cluster },
     })
     platform = await PowerAutomate.start(stack.subscriptions.url)
   })
@@ -92,7 +81,7 @@ describe('drill: the services on a RabbitMQ cluster and a Redis Cluster lose a n
       const after = await rabbit.quorumQueue(events)
       seen.push(`leader of ${events}: ${before.leader} → ${after.leader} (replicas ${before.members.length}); all ready ${Date.now() - stoppedAt} ms after the stop began`)
       await sleep(2_000)
-      const slot = await redis.slotOf(`${stack.namespace}:tenant:{${stack.namespace}:${a.id}}:subscriptions`)
+      const slot = await redis.slotOf(tenantKey(stack.namespace, a.id, 'subscriptions', 'cluster'))
       const master = await redis.masterOf(slot)
       const killedAt = Date.now()
       await master.kill()

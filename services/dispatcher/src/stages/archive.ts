@@ -89,7 +89,7 @@ function toDeadLetterRecord(message: BrokerMessage, now = new Date()): DeadLette
 export async function archiveDeadLetter(ctx: ArchiveContext, message: BrokerMessage): Promise<Verdict> {
   const now = new Date()
   const record = toDeadLetterRecord(message, now)
-  await ctx.waitOutRedisOutage(() => ctx.archive.write(record, now))
+  await ctx.waitOutRedisOutage(() => ctx.archive.archive(record, now))
   ctx.metrics.archived.inc({ class: record.class })
   return 'ack'
 }
