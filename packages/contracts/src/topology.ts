@@ -3,6 +3,14 @@ import { deliverableEventTypes } from './events.js'
 /** Routing key of every delivery task; the deliveries exchange is direct so retries route back here. */
 export const DELIVERY_ROUTING_KEY = 'task'
 
+/**
+ * How many nodes hold a replica of each quorum queue. RabbitMQ places a new queue on this many nodes,
+ * or on every node when the cluster has fewer (so one node, as in development, is one replica). Three
+ * survives the loss of one node with a majority left; five would survive two, at the cost of every
+ * message being written five times.
+ */
+export const QUORUM_REPLICAS = 3
+
 /** How often the broker redelivers a message whose consumer died before giving up on it as poison. */
 export const POISON_DELIVERY_LIMIT = 10
 
@@ -71,6 +79,8 @@ function quorumWorkQueue(name: string, deadLetterExchange: string): QueueDeclara
       arguments: {
         // Replicated (Raft) queue: a broker node can fail without losing accepted work.
         'x-queue-type': 'quorum',
+        // Replicas on three nodes (every node when fewer): a node can go and a majority remains.
+        'x-quorum-initial-group-size': QUORUM_REPLICAS,
         // A message whose consumer keeps dying (a poison message, a crash loop) is redelivered this
         // many times, then dead-lettered instead of looping forever.
         'x-delivery-limit': POISON_DELIVERY_LIMIT,
@@ -120,8 +130,12 @@ export function brokerTopology(namespace: string, options: TopologyOptions = {})
       options: {
         // Dead letters are what operators replay: they survive a broker restart.
         durable: true,
-        // Replicated like the work queues: a failed node must not lose the only copy of a failure.
-        arguments: { 'x-queue-type': 'quorum' },
+        arguments: {
+          // Replicated like the work queues: a failed node must not lose the only copy of a failure.
+          'x-queue-type': 'quorum',
+          // As many replicas as the work queues, for the same reason.
+          'x-quorum-initial-group-size': QUORUM_REPLICAS,
+        },
       },
     },
   ]
@@ -140,6 +154,8 @@ export function brokerTopology(namespace: string, options: TopologyOptions = {})
         arguments: {
           // Replicated, like the work queues: waiting retries survive the loss of a node.
           'x-queue-type': 'quorum',
+          // As many replicas as the work queues: a retry waiting here is accepted work too.
+          'x-quorum-initial-group-size': QUORUM_REPLICAS,
           // Every message waits exactly this long; one queue per delay means no head-of-line blocking.
           'x-message-ttl': delayMs,
           // When the wait is over the broker routes the task back to the deliveries queue.

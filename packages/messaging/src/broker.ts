@@ -1,8 +1,8 @@
-import type { BrokerTopology } from '@arrivals/contracts'
+import type { BrokerTopology, QueueDeclaration } from '@arrivals/contracts'
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib'
 import { PublishUnavailableError } from './errors.js'
 import { brokerNodes, firstNode, nodeLabel, reconnectDelayMs } from './nodes.js'
-import { applyTopology } from './topology.js'
+import { applyTopology, refusedForCreationOnlyArgument } from './topology.js'
 
 /**
  * What the consumer tells the broker once a handler is done with a message:
@@ -135,6 +135,20 @@ interface Delivery {
   done?: Promise<void>
 }
 
+/** Declares a queue on a channel of its own, which a refusal closes instead of the publisher's (see QueueProbe). */
+async function declaredAsIs(connection: ChannelModel, queue: QueueDeclaration): Promise<boolean> {
+  const probe = await connection.createChannel()
+  probe.on('error', () => {})
+  try {
+    await probe.assertQueue(queue.name, queue.options)
+    await probe.close().catch(() => {})
+    return true
+  } catch (error) {
+    if (refusedForCreationOnlyArgument(error)) return false
+    throw error
+  }
+}
+
 const quietLog: BrokerLog = { info() {}, warn() {}, error() {} }
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -246,7 +260,7 @@ export function createBroker(options: BrokerOptions): Broker {
         publisher.on('return', (message: ConsumeMessage) => {
           if (typeof message.properties.messageId === 'string') opened.returned.add(message.properties.messageId)
         })
-        await applyTopology(publisher, options.topology)
+        await applyTopology(publisher, options.topology, (queue) => declaredAsIs(connection, queue))
         return opened
       } catch (error) {
         await connection.close().catch(() => {})

@@ -93,6 +93,23 @@ describe('publish', () => {
 })
 
 describe('connection', () => {
+  it('connects to queues declared before they had a replica count, and creates new ones with it', async () => {
+    const ns = namespace()
+    const { dispatcherEventsQueue } = topologyNames(ns.namespace)
+    // A deployment from before: the queue exists without x-quorum-initial-group-size.
+    const connection = await amqp.connect(ns.amqpUrl)
+    const channel = await connection.createChannel()
+    const older = brokerTopology(ns.namespace).queues.find((queue) => queue.name === dispatcherEventsQueue)!
+    const { 'x-quorum-initial-group-size': _replicas, ...olderArguments } = older.options.arguments
+    await channel.assertQueue(dispatcherEventsQueue, { durable: true, arguments: olderArguments })
+    await connection.close()
+    const upgraded = broker(ns)
+    await upgraded.connect(10_000)
+    expect(upgraded.connected).toBe(true)
+    // Both kinds are there and usable: a publish to the events exchange is routed and confirmed.
+    await upgraded.publish({ exchange: topologyNames(ns.namespace).eventsExchange, routingKey: 'inventory.goods-received.v1', body: Buffer.from('{}'), properties: { messageId: 'm1' } })
+  })
+
   it('starts at the node chosen and moves on to the next one when it does not answer', async () => {
     const ns = namespace()
     const client = broker(ns, { url: `amqp://guest:guest@127.0.0.1:1, ${ns.amqpUrl}`, random: () => 0, connectTimeoutMs: 1_000 })

@@ -17,10 +17,12 @@ export class HttpError extends Error {
   }
 }
 
-// ioredis: a closed or reconnecting connection, or a command that outlived commandTimeout while it was away.
-const REDIS_DOWN = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|max retries per request|Command timed out/i
+// ioredis: a closed or reconnecting connection, or a command that outlived commandTimeout while it was away;
+// on a cluster also a failover in progress (no master for a slot yet, a slot map that cannot be read).
+const REDIS_DOWN = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|max retries per request|Command timed out|CLUSTERDOWN|TRYAGAIN|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections|Cluster isn't ready/i
 
-function isRedisUnavailable(error: Error): boolean {
+/** True for an error that means Redis is away or failing over (answered 503), not a bug (500). */
+export function isRedisUnavailable(error: Error): boolean {
   return error.name === 'MaxRetriesPerRequestError' || (REDIS_DOWN.test(error.message) && !('statusCode' in error))
 }
 

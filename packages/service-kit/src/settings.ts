@@ -185,11 +185,24 @@ const namespace = parsed((raw, name) => {
   return value
 }, 'arrivals', code('arrivals'))
 
-/** AMQP_URL, REDIS_URL, NAMESPACE, PORT, HOST, LOG_LEVEL: the rows every service's table starts with. */
+/** REDIS_CLUSTER_NODES: `host:port` seed nodes of a Redis Cluster, separated by commas; unset, one Redis. */
+const redisClusterNodes = parsed((raw, name) => {
+  if (raw === undefined || raw.trim() === '') return []
+  return raw.split(',').map((entry) => entry.trim()).filter((entry) => entry.length > 0).map((entry, index, all) => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
+    const port = Number(match?.[2])
+    if (!match || port < 1 || port > 65_535) throw new Error(`${name} entry ${index + 1} of ${all.length} must be host:port, e.g. redis-0:6379`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
+}, [] as Array<{ host: string; port: number }>, '(one Redis at `REDIS_URL`)')
+
+/** AMQP_URL, REDIS_URL, REDIS_CLUSTER_NODES, NAMESPACE, PORT, HOST, LOG_LEVEL: the rows every service's table starts with. */
 export function commonSettingsTable(defaults: { port: number; listensFor: string }) {
   return {
     amqpUrl: setting('AMQP_URL', urlList('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ: one URL, or the nodes of one cluster separated by commas'),
     redisUrl: setting('REDIS_URL', url('redis://localhost:6379', ['redis:', 'rediss:']), 'Redis (a managed one\'s access key percent-encoded)'),
+    redisClusterNodes: setting('REDIS_CLUSTER_NODES', redisClusterNodes,
+      'a Redis Cluster\'s nodes as `host:port`, separated by commas (some suffice: the rest are discovered); credentials and TLS still from `REDIS_URL`'),
     namespace: setting('NAMESPACE', namespace, 'prefix of every exchange, queue and Redis key'),
     port: setting('PORT', integer(defaults.port, { min: 0, max: 65_535 }), `where ${defaults.listensFor} listen (0: any free port)`),
     host: setting('HOST', text('0.0.0.0'), 'the address to listen on'),

@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis'
 import type { AttemptRecord, DeadLetterRecord } from '@arrivals/contracts'
 import { historyLimits, type RegistryKeys } from './layout.js'
 import { ARCHIVE } from './scripts.js'
-import { execOrThrow } from './subscriptions.js'
+import { execOrThrow, tenantPipelines, type RedisClient } from './subscriptions.js'
 
 /** One subscription in a batch of attempt records. */
 export interface SubscriptionRef {
@@ -74,21 +73,22 @@ export interface DeadLettersSince {
 /** Dead letters read per round trip while filtering by subscription. */
 const PAGE = 500
 
-export function attempts(redis: Redis, keys: RegistryKeys): Attempts {
+export function attempts(redis: RedisClient, keys: RegistryKeys): Attempts {
   return {
     async write({ records, succeeded }) {
       if (records.length === 0 && succeeded.length === 0) return
-      const pipeline = redis.pipeline()
+      const pipelines = tenantPipelines(redis)
       for (const { tenantId, subscriptionId, attempts: list } of records) {
         if (list.length === 0) continue
         const key = keys.attempts(tenantId, subscriptionId)
+        const pipeline = pipelines.of(tenantId)
         // LPUSH puts its last argument first: oldest first in, newest at the head.
         pipeline.lpush(key, ...list.map((record) => JSON.stringify(record)))
         pipeline.ltrim(key, 0, historyLimits.attemptsPerSubscription - 1)
         pipeline.pexpire(key, historyLimits.historyTtlMs)
       }
-      for (const { tenantId, subscriptionId } of succeeded) pipeline.del(keys.failures(tenantId, subscriptionId))
-      await execOrThrow(pipeline)
+      for (const { tenantId, subscriptionId } of succeeded) pipelines.of(tenantId).del(keys.failures(tenantId, subscriptionId))
+      await pipelines.exec()
     },
 
     async list(tenantId, subscriptionId, limit) {
@@ -98,7 +98,7 @@ export function attempts(redis: Redis, keys: RegistryKeys): Attempts {
   }
 }
 
-export function failures(redis: Redis, keys: RegistryKeys): Failures {
+export function failures(redis: RedisClient, keys: RegistryKeys): Failures {
   return {
     async record(tenantId, subscriptionId, nowMs = Date.now()) {
       const key = keys.failures(tenantId, subscriptionId)
@@ -117,7 +117,7 @@ export function failures(redis: Redis, keys: RegistryKeys): Failures {
   }
 }
 
-export function deadLetters(redis: Redis, keys: RegistryKeys): DeadLetters {
+export function deadLetters(redis: RedisClient, keys: RegistryKeys): DeadLetters {
   const parse = (json: string) => JSON.parse(json) as DeadLetterRecord
 
   async function load(tenantId: string, ids: string[]): Promise<DeadLetterRecord[]> {

@@ -1,4 +1,4 @@
-import { tenantKey } from '@arrivals/contracts'
+import { tenantKey, type KeyLayout } from '@arrivals/contracts'
 
 /**
  * The Redis layout of subscriptions and their delivery history: one function per key, every key under
@@ -19,19 +19,24 @@ import { tenantKey } from '@arrivals/contracts'
  *   sorted set scored by dead-lettering time for listing, "since T" and trimming by age and size.
  * - `pipelineDeadLetters` capped list of dead letters that name no tenant (for the deployment's operators).
  *
- * `attempts` and `failures` are per subscription, not per tenant: a cluster layout must move them
- * under the tenant, which is why the registry's API already takes the tenant id for them.
+ * `attempts` and `failures` are per subscription. In the single layout they keep today's names
+ * (`namespace:attempts:s`); in the cluster layout they move under the tenant's hash tag, because the
+ * removal script deletes them together with the tenant's hashes. `subscriptionsChanged` and
+ * `pipelineDeadLetters` belong to no tenant: the registry README says where they live in a cluster.
  */
-export function registryKeys(namespace: string) {
+export function registryKeys(namespace: string, layout: KeyLayout = 'single') {
+  const perSubscription = (kind: string) => (tenantId: string, subscriptionId: string) => layout === 'cluster'
+    ? tenantKey(namespace, tenantId, `${kind}:${subscriptionId}`, layout)
+    : `${namespace}:${kind}:${subscriptionId}`
   return {
-    subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions'),
-    fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints'),
-    version: (tenantId: string) => tenantKey(namespace, tenantId, 'version'),
-    storeCounts: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:per-store'),
-    deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters'),
-    deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time'),
-    attempts: (_tenantId: string, subscriptionId: string) => `${namespace}:attempts:${subscriptionId}`,
-    failures: (_tenantId: string, subscriptionId: string) => `${namespace}:failures:${subscriptionId}`,
+    subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions', layout),
+    fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints', layout),
+    version: (tenantId: string) => tenantKey(namespace, tenantId, 'version', layout),
+    storeCounts: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:per-store', layout),
+    deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters', layout),
+    deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time', layout),
+    attempts: perSubscription('attempts'),
+    failures: perSubscription('failures'),
     subscriptionsChanged: `${namespace}:subscriptions:changed`,
     pipelineDeadLetters: `${namespace}:pipeline-dead-letters`,
   }

@@ -1,7 +1,7 @@
-import type { Redis } from 'ioredis'
+import { keyLayoutOf } from '@arrivals/contracts'
 import { attempts, deadLetters, failures, type Attempts, type DeadLetters, type Failures } from './history.js'
 import { registryKeys } from './layout.js'
-import { subscriptions, type Subscriptions } from './subscriptions.js'
+import { subscriptions, type RedisClient, type Subscriptions } from './subscriptions.js'
 
 export interface SubscriptionRegistry {
   subscriptions: Subscriptions
@@ -14,8 +14,9 @@ export interface SubscriptionRegistry {
  * Subscriptions and their delivery history in Redis, for both services. It holds no state beyond the
  * client it is given (which it never closes), so creating one per user is free.
  */
-export function createSubscriptionRegistry({ redis, namespace }: { redis: Redis; namespace: string }): SubscriptionRegistry {
-  const keys = registryKeys(namespace)
+export function createSubscriptionRegistry({ redis, namespace }: { redis: RedisClient; namespace: string }): SubscriptionRegistry {
+  // The layout follows the client: hash tags on a cluster, today's names on one Redis.
+  const keys = registryKeys(namespace, keyLayoutOf(redis))
   return {
     subscriptions: subscriptions(redis, keys),
     attempts: attempts(redis, keys),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { SubscriptionRecord } from '@arrivals/contracts'
 import type { RegistryKeys } from './layout.js'
 import { CREATE, EVERY_STORE, REMOVE, REPLACE } from './scripts.js'
@@ -110,7 +110,7 @@ export function disabledRecord(current: SubscriptionRecord, reason: string, now:
   return { ...current, status: 'disabled', disabledReason: reason, disabledAt: now.toISOString(), updatedAt: now.toISOString() }
 }
 
-export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
+export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscriptions {
   const parse = (json: string) => JSON.parse(json) as SubscriptionRecord
 
   /** 1 written, 0 changed meanwhile, -1 gone. */
@@ -204,13 +204,13 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
     async importAll(records) {
       const tenants = new Set<string>()
       for (let start = 0; start < records.length; start += IMPORT_CHUNK) {
-        const pipeline = redis.pipeline()
+        const pipelines = tenantPipelines(redis)
         for (const record of records.slice(start, start + IMPORT_CHUNK)) {
           tenants.add(record.tenantId)
-          pipeline.hset(keys.subscriptions(record.tenantId), record.id, JSON.stringify(record))
-          pipeline.hset(keys.fingerprints(record.tenantId), record.fingerprint, record.id)
+          pipelines.of(record.tenantId).hset(keys.subscriptions(record.tenantId), record.id, JSON.stringify(record))
+          pipelines.of(record.tenantId).hset(keys.fingerprints(record.tenantId), record.fingerprint, record.id)
         }
-        await execOrThrow(pipeline)
+        await pipelines.exec()
       }
       for (const tenantId of tenants) {
         // The per-store counts are rebuilt from the records at the next create.
@@ -220,7 +220,11 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
 
     watch(listener, { onError = () => {} } = {}) {
       // Subscribed again by hand on every 'ready', so the "start afresh" signal follows the subscription.
-      const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false })
+      // In a cluster the channel is an ordinary one: PUBLISH reaches every node over the cluster bus,
+      // so a subscriber on any node hears every tenant (registry README, "Redis Cluster").
+      const subscriber: RedisClient = redis.isCluster
+        ? (redis as Cluster).duplicate()
+        : (redis as Redis).duplicate({ autoResubscribe: false, lazyConnect: false })
       subscriber.on('error', onError)
       subscriber.on('message', (channel: string, tenantId: string) => {
         if (channel === keys.subscriptionsChanged) listener({ tenantId })
@@ -246,8 +250,34 @@ export function quotaExceeded(quota: 'subscriptions' | 'subscriptions-per-store'
   return new QuotaExceededError(quota, limit, message)
 }
 
+/** One Redis or a Redis Cluster: the registry lays its keys out for whichever it is given. */
+export type RedisClient = Redis | Cluster
+
+type Pipeline = ReturnType<Redis['pipeline']>
+
+/**
+ * Batches of writes for many tenants: one pipeline on one Redis (one round trip, as always); one per
+ * tenant on a cluster, where a pipeline must stay on one node and a tenant's keys share one slot.
+ */
+export function tenantPipelines(redis: RedisClient) {
+  const shared = redis.isCluster ? undefined : redis.pipeline()
+  const perTenant = new Map<string, Pipeline>()
+  return {
+    of(tenantId: string): Pipeline {
+      if (shared) return shared
+      let pipeline = perTenant.get(tenantId)
+      if (!pipeline) perTenant.set(tenantId, pipeline = redis.pipeline())
+      return pipeline
+    },
+    async exec(): Promise<void> {
+      if (shared) await execOrThrow(shared)
+      else await Promise.all([...perTenant.values()].map(execOrThrow))
+    },
+  }
+}
+
 /** Runs a pipeline or transaction and throws the first command error it answers. */
-export async function execOrThrow(batch: ReturnType<Redis['pipeline']>): Promise<Array<[Error | null, unknown]>> {
+export async function execOrThrow(batch: Pipeline): Promise<Array<[Error | null, unknown]>> {
   const results = await batch.exec()
   const failed = results?.find(([error]) => error)
   if (failed) throw failed[0]

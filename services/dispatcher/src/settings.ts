@@ -1,13 +1,15 @@
 import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
 import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import {
-  boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env,
+  boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env, type RedisNode,
 } from '@arrivals/service-kit'
 
 /** Everything the dispatcher is configured with; tests and the benchmark build one directly. */
 export interface DispatcherSettings {
   amqpUrl: string
   redisUrl: string
+  /** REDIS_CLUSTER_NODES; absent or empty: one Redis at redisUrl. */
+  redisClusterNodes?: readonly RedisNode[]
   namespace: string
   port: number
   host: string

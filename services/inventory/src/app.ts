@@ -49,7 +49,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   })
 
   await app.register(openapi)
-  await app.register(redisPlugin, { url: settings.redisUrl, connectionName: 'arrivals-inventory' })
+  await app.register(redisPlugin, { url: settings.redisUrl, clusterNodes: settings.redisClusterNodes, connectionName: 'arrivals-inventory' })
   await app.register(operations, {
     service: 'inventory',
     readiness: {

@@ -50,7 +50,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
   })
 
   await app.register(openapi)
-  await app.register(redisPlugin, { url: settings.redisUrl, connectionName: 'arrivals-subscriptions' })
+  await app.register(redisPlugin, { url: settings.redisUrl, clusterNodes: settings.redisClusterNodes, connectionName: 'arrivals-subscriptions' })
   await app.register(deliveries, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
   await app.register(operations, {
     service: 'subscriptions',

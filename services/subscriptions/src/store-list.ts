@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis'
-import { inventoryKeys, type StoreRecord } from '@arrivals/contracts'
+import type { RedisClient } from '@arrivals/service-kit'
+import { inventoryKeys, keyLayoutOf, type StoreRecord } from '@arrivals/contracts'
 
 export interface StorePage {
   items: Array<Pick<StoreRecord, 'storeId' | 'name'>>
@@ -43,8 +43,8 @@ return page
  * The store dropdown's reader of inventory's catalogue (the hash `stores(t)`, which inventory owns
  * and this service only reads): paged by store ID and searchable, filtered inside Redis.
  */
-export function storeList(redis: Redis, namespace: string) {
-  const keys = inventoryKeys(namespace)
+export function storeList(redis: RedisClient, namespace: string) {
+  const keys = inventoryKeys(namespace, keyLayoutOf(redis))
   return {
     async page(tenantId: string, { search = '', after = '', limit }: StoreQuery): Promise<StorePage> {
       const [more, ...records] = await redis.eval(STORE_PAGE, 1, keys.stores(tenantId), after, search.toLowerCase(), limit) as [number, ...string[]]

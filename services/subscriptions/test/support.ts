@@ -27,6 +27,7 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
   return {
     amqpUrl: ns.amqpUrl,
     redisUrl: ns.redisUrl,
+    redisClusterNodes: [],
     namespace: ns.namespace,
     port: 0,
     host: '127.0.0.1',

@@ -82,4 +82,30 @@ describe('docker-compose.yml', () => {
     const drainMs = Number(/:-(\d+)/.exec(dispatcher.environment!.DRAIN_TIMEOUT_MS!)![1])
     expect(Number.parseInt(dispatcher.stop_grace_period!, 10) * 1000).toBeGreaterThan(drainMs + 15_000)
   })
+
+  describe('the cluster profile', () => {
+    const onCluster = { inventory: 'inventory-on-cluster', subscriptions: 'subscriptions-on-cluster', dispatcher: 'dispatcher-on-cluster' } as const
+    const profileOf = (name: string) => compose.services[name]?.profiles
+
+    it('adds three RabbitMQ nodes and a Redis Cluster of six, only with --profile cluster', () => {
+      for (const name of ['rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3', ...[1, 2, 3, 4, 5, 6].map((n) => `redis-cluster-${n}`), 'redis-cluster-create', ...Object.values(onCluster)]) {
+        expect(profileOf(name), name).toEqual(['cluster'])
+      }
+      for (const n of [1, 2, 3, 4, 5, 6]) expect((compose.services[`redis-cluster-${n}`] as { command: string[] }).command.join(' ')).toContain('--cluster-enabled yes')
+      expect((compose.services['redis-cluster-create'] as { command: string[] }).command.join(' ')).toContain('--cluster-replicas 1')
+    })
+
+    it('points the services at every RabbitMQ node and the Redis Cluster, with only settings they read', () => {
+      for (const [service, name] of Object.entries(onCluster)) {
+        const environment = compose.services[name]!.environment!
+        expect(environment.AMQP_URL!.split(',').map((node) => new URL(node).hostname), name).toEqual(['rabbitmq-1', 'rabbitmq-2', 'rabbitmq-3'])
+        expect(environment.REDIS_CLUSTER_NODES!.split(','), name).toHaveLength(3)
+        const reads = settingsRead(repoRoot, service)
+        expect(Object.keys(environment).filter((setting) => !reads.has(setting)), name).toEqual([])
+      }
+      expect(compose.services[onCluster.dispatcher]!.deploy?.replicas).toBe(2)
+      const published = Object.values(onCluster).flatMap((name) => compose.services[name]!.ports ?? [])
+      expect(published.sort()).toEqual(['127.0.0.1:3011:3001', '127.0.0.1:3012:3002'])
+    })
+  })
 })

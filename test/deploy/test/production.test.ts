@@ -218,6 +218,25 @@ describe('zones and versions', () => {
   })
 })
 
+describe('k8s/overlays/aks: clusters (issue 13)', () => {
+  it('runs RabbitMQ as a cluster of three nodes, which quorum queues\' three replicas need', () => {
+    expect((find(aks, 'RabbitmqCluster', 'arrivals-rabbitmq')!.spec as { replicas: number }).replicas).toBe(3)
+  })
+
+  it('gives every service REDIS_CLUSTER_NODES for Azure Managed Redis with the OSS cluster policy, and the guide creates it so', () => {
+    const config = find(aks, 'ConfigMap', 'arrivals-config')!.data as Record<string, string>
+    expect(config.REDIS_CLUSTER_NODES).toMatch(/^[a-z0-9.-]+\.redis\.azure\.net:10000$/)
+    for (const service of services) {
+      const envFrom = (podTemplate(find(aks, 'Deployment', service)!).spec.containers[0] as { envFrom?: { configMapRef?: { name: string } }[] }).envFrom ?? []
+      expect(envFrom.some((source) => source.configMapRef?.name === 'arrivals-config'), service).toBe(true)
+    }
+    const guide = readFileSync(join(repoRoot, 'docs/deploy-aks.md'), 'utf8')
+    expect(guide).toContain('--clustering-policy OSSCluster')
+    expect(guide).not.toContain('--clustering-policy NoCluster')
+    expect(guide).toContain('REDIS_CLUSTER_NODES')
+  })
+})
+
 describe('the in-cluster Redis keeps its data', () => {
   const local = rendered.get('overlays/local')!
 

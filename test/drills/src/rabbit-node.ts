@@ -46,11 +46,13 @@ export class RabbitNode {
     private readonly scripts: string,
   ) {}
 
-  static async create(): Promise<RabbitNode> {
+  /** `cookie`: the Erlang cookie the nodes of one cluster share (else the node makes its own). */
+  static async create(options: { cookie?: string } = {}): Promise<RabbitNode> {
     const scripts = scriptsDir()
     const dir = await mkdtemp(join(tmpdir(), 'arrivals-drill-rabbit-'))
     const node = new RabbitNode(`arrivals-drill-${randomBytes(4).toString('hex')}@localhost`, await freePort(), await freePort(), dir, scripts)
     await mkdir(join(dir, 'home'))
+    if (options.cookie) await writeFile(join(dir, 'home', '.erlang.cookie'), options.cookie, { mode: 0o400 })
     await writeFile(join(dir, 'enabled_plugins'), '[].\n')
     // The machine's /etc/rabbitmq/rabbitmq.conf pins the shared node's listener; this file replaces it.
     await writeFile(join(dir, 'rabbitmq.conf'), [
@@ -104,6 +106,12 @@ export class RabbitNode {
       await connection.close()
       return true
     }, { timeoutMs, intervalMs: 250, what: `RabbitMQ node ${this.nodeName} to accept connections on ${this.port}` })
+  }
+
+  /** Runs rabbitmqctl against this node (as this node's user: same HOME, so same cookie) and answers its output. */
+  async ctl(args: string[], timeoutMs = 60_000): Promise<string> {
+    const { stdout } = await run(join(this.scripts, 'rabbitmqctl'), ['-n', this.nodeName, ...args], { env: this.env(), timeout: timeoutMs })
+    return stdout
   }
 
   /** Stops the node gracefully (`rabbitmqctl stop`), as an operator or an orchestrator would. */

@@ -16,10 +16,11 @@ export class RedisServer {
   private exit: Promise<void> = Promise.resolve()
   readonly output: string[] = []
 
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(readonly port: number, readonly dir: string, private readonly extraArgs: readonly string[]) {}
 
-  static async create(): Promise<RedisServer> {
-    return new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), 'arrivals-drill-redis-')))
+  /** `args`: more redis-server options, e.g. those of a cluster node. */
+  static async create(options: { args?: readonly string[] } = {}): Promise<RedisServer> {
+    return new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), 'arrivals-drill-redis-')), options.args ?? [])
   }
 
   get url(): string {
@@ -34,7 +35,7 @@ export class RedisServer {
     if (this.running) return
     const child = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
-      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no',
+      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no', ...this.extraArgs,
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
     child.once('error', (error) => this.output.push(`redis-server failed to start: ${error.message} (apt-get install redis-server)`))
     this.child = child
@@ -58,6 +59,13 @@ export class RedisServer {
   async stop(): Promise<void> {
     if (!this.running) return
     this.child?.kill('SIGTERM')
+    await this.exit
+  }
+
+  /** SIGKILL: the server is gone at once, as when its machine dies. */
+  async kill(): Promise<void> {
+    if (!this.running) return
+    this.child?.kill('SIGKILL')
     await this.exit
   }
 

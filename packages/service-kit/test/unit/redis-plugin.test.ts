@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { redisPlugin } from '../../src/index.js'
 
@@ -8,7 +9,7 @@ describe('redisPlugin', () => {
     // Nothing listens on port 1: the client keeps reconnecting in the background.
     await app.register(redisPlugin, { url: 'redis://127.0.0.1:1', connectionName: 'arrivals-test' })
     await app.ready()
-    expect(app.redis.options.connectionName).toBe('arrivals-test')
+    expect((app.redis as Redis).options.connectionName).toBe('arrivals-test')
     await expect(app.redis.get('anything')).rejects.toThrow()
     const started = Date.now()
     await app.close()

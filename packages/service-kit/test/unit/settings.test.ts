@@ -27,10 +27,20 @@ describe('readSettingsTable', () => {
     }, undefined as string | undefined, '(none)'), 'a secret', { secret: true }),
   }
 
+  it('reads REDIS_CLUSTER_NODES as host:port seeds, and names the entry that is not one', () => {
+    expect(readSettingsTable(table, { REDIS_CLUSTER_NODES: 'redis-0:6379, 10.0.0.7:7001,[::1]:7002' }).redisClusterNodes).toEqual([
+      { host: 'redis-0', port: 6379 }, { host: '10.0.0.7', port: 7001 }, { host: '::1', port: 7002 },
+    ])
+    expect(readSettingsTable(table, { REDIS_CLUSTER_NODES: ' ' }).redisClusterNodes).toEqual([])
+    expect(problemsOf(() => readSettingsTable(table, { REDIS_CLUSTER_NODES: 'redis-0:6379,redis://redis-1:6379' })))
+      .toEqual([expect.stringContaining('REDIS_CLUSTER_NODES entry 2 of 2 must be host:port')])
+    expect(problemsOf(() => readSettingsTable(table, { REDIS_CLUSTER_NODES: 'redis-0:70000' }))).toHaveLength(1)
+  })
+
   it('gives each field its default when the variable is unset or blank, and the parsed value otherwise', () => {
     const settings = readSettingsTable(table, { NAME: '  contoso  ', LIMIT: ' ', HOSTS: 'a, ,b' })
     expect(settings).toEqual({
-      amqpUrl: 'amqp://guest:guest@localhost:5672', redisUrl: 'redis://localhost:6379', namespace: 'arrivals', port: 3009,
+      amqpUrl: 'amqp://guest:guest@localhost:5672', redisUrl: 'redis://localhost:6379', redisClusterNodes: [], namespace: 'arrivals', port: 3009,
       host: '0.0.0.0', logLevel: 'info', name: 'contoso', limit: 10, slots: undefined, hosts: ['a', 'b'], token: undefined,
     })
   })

@@ -1,9 +1,8 @@
 import { brokerTopology, createSecretBox, topologyNames } from '@arrivals/contracts'
 import { createBroker } from '@arrivals/messaging'
 import type { CallbackPolicy } from '@arrivals/callback-safety'
-import { createRedisClient } from '@arrivals/service-kit'
+import { createRedisClient, type RedisClient } from '@arrivals/service-kit'
 import { createSubscriptionRegistry, type ChangeWatch } from '@arrivals/subscription-registry'
-import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import type { DispatcherSettings } from '../settings.js'
 import { AttemptLog } from '../adapters/redis/attempt-log.js'
@@ -43,7 +42,7 @@ export interface Dispatcher {
   whenConsuming(timeoutMs?: number): Promise<void>
   /** Stops taking work, finishes in-flight deliveries up to DRAIN_TIMEOUT_MS, hands the rest back, closes. */
   stop(): Promise<void>
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly metrics: DispatcherMetrics
   readonly registry: Registry
   readonly retryTiersMs: readonly number[]
@@ -64,7 +63,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     const consuming = new Set(broker.consumers().filter((consumer) => consumer.consuming).map((consumer) => consumer.name))
     return Object.fromEntries(consumerNames.map((name) => [name, consuming.has(name)]))
   })
-  const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`)
+  const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`, settings.redisClusterNodes)
   const stored = createSubscriptionRegistry({ redis, namespace: settings.namespace })
   const box = createSecretBox(settings.encryptionKey)
   const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log })

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@arrivals/service-kit'
 import { ShutdownError } from '../policies/concurrency-gate.js'
 import type { Log, WaitOutRedisOutage } from '../ports.js'
 
@@ -9,7 +9,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * prefetch is the backpressure). A failure while Redis is up is tried a few times, then thrown, so
  * the message is rejected. A shutdown ends the wait: the message is handed back.
  */
-export function redisOutageWaiter(redis: Pick<Redis, 'status'>, shutdown: AbortSignal, log: Log): WaitOutRedisOutage {
+export function redisOutageWaiter(redis: Pick<RedisClient, 'status'>, shutdown: AbortSignal, log: Log): WaitOutRedisOutage {
   return async function waitOutRedisOutage<T>(operation: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -27,6 +27,7 @@ export function packageSettings(): SubscriptionsSettings {
   return {
     amqpUrl: 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: 'redis://127.0.0.1:6379',
+    redisClusterNodes: [],
     namespace: 'arrivals',
     port: 0,
     host: '127.0.0.1',

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '@arrivals/service-kit'
 import { Counter } from 'prom-client'
-import { inventoryKeys } from '@arrivals/contracts'
+import { inventoryKeys, keyLayoutOf } from '@arrivals/contracts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -84,8 +84,8 @@ export interface IdempotencyOptions {
   pendingTtlMs: number
 }
 
-export function idempotencyStore(redis: Redis, options: IdempotencyOptions, onResult: (result: Claim['outcome']) => void = () => {}): IdempotencyStore {
-  const keys = inventoryKeys(options.namespace)
+export function idempotencyStore(redis: RedisClient, options: IdempotencyOptions, onResult: (result: Claim['outcome']) => void = () => {}): IdempotencyStore {
+  const keys = inventoryKeys(options.namespace, keyLayoutOf(redis))
   return {
     async claim(tenantId, key, hash) {
       const redisKey = keys.idempotency(tenantId, key)

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
-import { inventoryKeys, type StoreRecord } from '@arrivals/contracts'
-import { HttpError } from '@arrivals/service-kit'
+import { inventoryKeys, keyLayoutOf, type StoreRecord } from '@arrivals/contracts'
+import { HttpError, type RedisClient } from '@arrivals/service-kit'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -48,8 +47,8 @@ function record(storeId: string, name: string, now = new Date().toISOString()): 
  * A tenant's stores: StoreRecord JSON in the hash `stores(tenantId)`, field = storeId. Inventory
  * owns it; the subscriptions service reads it for the connector's store dropdown.
  */
-export function storeCatalogue(redis: Redis, namespace: string, quota = DEFAULT_STORES_QUOTA): StoreCatalogue {
-  const keys = inventoryKeys(namespace)
+export function storeCatalogue(redis: RedisClient, namespace: string, quota = DEFAULT_STORES_QUOTA): StoreCatalogue {
+  const keys = inventoryKeys(namespace, keyLayoutOf(redis))
 
   async function register(tenantId: string, storeId: string, name: string): Promise<{ store: StoreRecord; created: boolean }> {
     const [outcome, json] = await redis.eval(REGISTER, 1, keys.stores(tenantId), storeId, JSON.stringify(record(storeId, name)), quota) as [string, string?]
