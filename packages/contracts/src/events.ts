@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { randomUUID } from 'node:crypto'
+import { parseBoundedJson } from './bounded-json.js'
 import { CloudEvent } from './cloud-event.js'
 import { GOODS_RECEIVED, GoodsReceivedData } from './goods-received.js'
 
@@ -38,15 +39,10 @@ export function validateEvent(candidate: unknown): EventValidation {
   return { ok: false, reason: `invalid ${GOODS_RECEIVED} at ${where}: ${first?.message ?? 'does not match the schema'}` }
 }
 
-/** Parses a broker message body and validates it in one step. */
+/** Parses a broker message body (within `brokerMessageLimits`) and validates it in one step. */
 export function parseEvent(body: Buffer | string): EventValidation {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
-  } catch {
-    return { ok: false, reason: 'message body is not valid JSON' }
-  }
-  return validateEvent(parsed)
+  const parsed = parseBoundedJson(body, 'message body')
+  return parsed.ok ? validateEvent(parsed.value) : parsed
 }
 
 export interface GoodsReceivedInput {

@@ -6,6 +6,7 @@ export * from './topology.js'
 // Deprecated, for services/dispatcher/test only until it publishes with @arrivals/messaging.
 export { createEventPublisher, type EventPublisher } from './publisher.js'
 export * from './delivery-task.js'
+export { brokerMessageLimits, parseBoundedJson, type BoundedJson } from './bounded-json.js'
 export * from './records.js'
 export * from './redis-keys.js'
 export * from './secret-box.js'

@@ -97,6 +97,8 @@ export interface WebhookSender {
 /** Archive stage: writes one dead letter's record (adapters/redis/dead-letter-archive.ts). */
 export interface DeadLetterArchive {
   write(record: DeadLetterRecord, now: Date): Promise<void>
+  /** Keeps a dead letter that could not be written as it was in the operators' pipeline list. */
+  park(record: DeadLetterRecord): Promise<void>
 }
 
 /**

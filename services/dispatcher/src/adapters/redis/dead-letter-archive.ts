@@ -42,11 +42,18 @@ export class RedisDeadLetterArchive implements DeadLetterArchive {
       await redis.eval(ARCHIVE, 2, keys.deadLetters(record.tenantId), keys.deadLettersByTime(record.tenantId),
         record.id, json, now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant, historyLimits.deadLetterMaxAgeMs)
     } else {
-      await redis.multi()
-        .lpush(keys.pipelineDeadLetters, json)
-        .ltrim(keys.pipelineDeadLetters, 0, PIPELINE_DEAD_LETTERS_LIMIT - 1)
-        .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs)
-        .exec()
+      await this.park(record)
     }
+  }
+
+  async park(record: DeadLetterRecord): Promise<void> {
+    const { redis, keys } = this
+    const results = await redis.multi()
+      .lpush(keys.pipelineDeadLetters, JSON.stringify(record))
+      .ltrim(keys.pipelineDeadLetters, 0, PIPELINE_DEAD_LETTERS_LIMIT - 1)
+      .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs)
+      .exec()
+    const failed = results?.find(([error]) => error)?.[0]
+    if (failed) throw failed
   }
 }
