@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
-  ajvOptions, apiKeyAuthenticator, HttpError, installErrorHandling, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
+  ajvOptions, apiKeyAuthenticator, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
 } from '@arrivals/service-kit'
 import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
@@ -36,16 +36,9 @@ export function serverOptions(logger: FastifyServerOptions['logger'] = false): F
  */
 export const inventory = fp(async (app: FastifyInstance, { settings }: { settings: InventorySettings }) => {
   installErrorHandling(app)
-  // JSON only: anything else (text/plain included) is a 415.
-  app.removeContentTypeParser('text/plain')
-  // Fastify does not decompress: a gzip body would be read as (invalid) JSON and get a 400 that
-  // blames the JSON. Say what is wrong instead.
-  app.addHook('preParsing', async (request) => {
-    const encoding = request.headers['content-encoding']
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}; send the body uncompressed`, 'UNSUPPORTED_CONTENT_ENCODING')
-    }
-  })
+  // JSON only: anything else (text/plain included) is a 415; a compressed body gets a 415 that says so
+  // (Fastify does not decompress: it would be read as invalid JSON and get a 400 that blames the JSON).
+  installJsonBodies(app)
 
   await app.register(openapi)
   await app.register(redisPlugin, { url: settings.redisUrl, connectionName: 'arrivals-inventory' })

@@ -56,7 +56,7 @@ export function postReceipt(app: FastifyInstance, who: TestTenant, storeId: stri
     method: 'POST',
     url: `/v1/stores/${storeId}/receipts`,
     headers: { 'content-type': 'application/json', 'x-api-key': who.apiKey, ...headers },
-    payload: typeof body === 'string' ? body : JSON.stringify(body),
+    payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   })
 }
 

@@ -12,6 +12,11 @@ import { StoreParams } from '../schemas/stores.js'
 /** Seconds a caller should wait before retrying after the broker was unavailable. */
 const PUBLISH_RETRY_AFTER_SECONDS = 5
 
+/** The event's fields named as the body names them (the event's `time` is the body's receivedAt). */
+function inBodyTerms(reason: string): string {
+  return reason.replace(/ at \/time\b/, ' at body/receivedAt').replace(/ at \/data\//, ' at body/')
+}
+
 const receipts: FastifyPluginAsyncTypebox<{ eventSource: string; confirmTimeoutMs: number }> = async (app, options) => {
   app.post('/v1/stores/:storeId/receipts', {
     schema: {
@@ -85,7 +90,7 @@ const receipts: FastifyPluginAsyncTypebox<{ eventSource: string; confirmTimeoutM
           PUBLISH_RETRY_AFTER_SECONDS, { cause: error },
         )
       }
-      if (error instanceof InvalidEventError) throw new HttpError(400, `the receipt does not make a valid event: ${error.message}`, 'INVALID_EVENT')
+      if (error instanceof InvalidEventError) throw new HttpError(400, `the receipt does not make a valid event: ${inBodyTerms(error.message)}`, 'INVALID_EVENT')
       throw error
     }
   })

@@ -167,6 +167,8 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
     const since = Date.parse(request.query.since)
+    // The format refuses what Date.parse cannot read; this keeps a NaN from ever reaching Redis.
+    if (Number.isNaN(since)) throw new HttpError(400, 'querystring/since is not a time that can be read', 'VALIDATION_FAILED')
     const deadLetters = (await app.history.deadLetters.since(request.tenantId, record.id, since)).filter((dl) => dl.task)
     const tasks = deadLetters.map((dl) => replayTask(dl.task!, 'redeliver'))
     await app.deliveries.publish(tasks)
