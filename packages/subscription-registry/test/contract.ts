@@ -62,6 +62,20 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       expect(await subscriptions.version(tenant)).toBe('2')
     })
 
+    it('applies 30 concurrent updates of one record, each once, none lost (compare-and-set converges)', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const record = subscriptionRecord(tenant)
+      await subscriptions.create(record)
+      const seen: string[] = []
+      const results = await Promise.all(Array.from({ length: 30 }, (_, n) => subscriptions.update(tenant, record.id, (current) => {
+        seen.push(current.secretSealed)
+        return { ...current, secretSealed: `writer-${n}` }
+      })))
+      expect(results.map((result) => result?.secretSealed)).toEqual(Array.from({ length: 30 }, (_, n) => `writer-${n}`))
+      expect(await subscriptions.version(tenant)).toBe('31')
+    })
+
     it('enables and disables for an operator (mirror images), keeping the rest of the record', async () => {
       const { subscriptions } = registry()
       const tenant = tenantId('contoso')

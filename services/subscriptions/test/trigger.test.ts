@@ -86,6 +86,16 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(answers.filter((r) => r.json().signingSecret).length).toBe(1)
   })
 
+  it('re-subscribes one flow 30 times at once with differing x-ms-workflow-name: every one succeeds, one subscription', async () => {
+    const { url } = callbackUrl()
+    const first = await subscribe(app, contoso, { callbackUrl: url, sku: 'RENAMED' })
+    expect(first.statusCode).toBe(201)
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, n) =>
+      subscribe(app, contoso, { callbackUrl: url, sku: 'RENAMED' }, { 'x-ms-workflow-name': `flow renamed ${n}` })))
+    expect(answers.map((r) => r.statusCode)).toEqual(Array.from({ length: 30 }, () => 201))
+    expect(new Set(answers.map((r) => r.json().id))).toEqual(new Set([first.json().id]))
+  })
+
   it('re-enables a disabled subscription on re-subscribe', async () => {
     const { url } = callbackUrl()
     const first = (await subscribe(app, contoso, { callbackUrl: url })).json()
