@@ -17,6 +17,9 @@ export type { InventorySettings } from './settings.js'
 /** Bodies over 1 MB are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576
 
+/** How long a pending Idempotency-Key claim lasts unless its request, still alive, renews it. */
+export const IDEMPOTENCY_LEASE_MS = 5_000
+
 /** How long readiness waits for a RabbitMQ connection before it says "not ready". */
 const READINESS_CONNECT_MS = 2_000
 
@@ -54,7 +57,9 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   await app.register(idempotency, {
     namespace: settings.namespace,
     ttlSeconds: settings.idempotencyTtlSeconds,
-    pendingTtlMs: Math.max(30_000, settings.confirmTimeoutMs * 3),
+    // A claim whose request died holds its key 5 s at most (409 meanwhile), however long a live one may take.
+    pendingLeaseMs: IDEMPOTENCY_LEASE_MS,
+    pendingMaxMs: Math.max(30_000, settings.confirmTimeoutMs * 3),
   })
 
   // The API: every route here needs a tenant's API key and is rate limited per key. Operations
