@@ -3,3 +3,4 @@ export { startReceiver, type Receiver, type ReceivedRequest, type ReceiverHandle
 export { freePort, spawnService, type ServiceProcess, type SpawnOptions } from './service-process.js'
 export { waitFor } from './wait-for.js'
 export { logCapture, sendRaw } from './log-capture.js'
+export { lintApiDocument, type LintError } from './api-document-linters.js'
