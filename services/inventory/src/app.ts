@@ -2,13 +2,14 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
-  ajvOptions, apiKeyAuthenticator, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
+  ajvOptions, apiKeyAuthenticator, callerRoute, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
 } from '@arrivals/service-kit'
 import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
 import storeCatalogue from './plugins/app/store-catalogue.js'
 import openapi from './plugins/external/openapi.js'
 import receipts from './routes/receipts.js'
+import { errorResponses } from './schemas/errors.js'
 import stores from './routes/stores.js'
 import type { InventorySettings } from './settings.js'
 
@@ -70,6 +71,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
     await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'this API key' })
     await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
     await withTypes.register(stores)
+    await withTypes.register(callerRoute, { tag: 'stores', errors: errorResponses(401, 429) })
   })
 }, { name: 'inventory' })
 

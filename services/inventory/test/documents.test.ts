@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNamespace, lintApiDocument } from '@arrivals/test-kit'
 import { build, tenant, testSettings } from './support.js'
 
+const contoso = tenant('contoso')
 const ns = createNamespace('inventory-documents')
 
 describe('the served API document passes integrators\' linters', () => {
   let app: FastifyInstance
   beforeAll(async () => {
-    app = await build(testSettings(ns, [tenant('contoso')]))
+    app = await build(testSettings(ns, [contoso]))
   })
   afterAll(async () => {
     await app?.close()
@@ -21,4 +22,13 @@ describe('the served API document passes integrators\' linters', () => {
     expect(document.servers).toEqual([expect.objectContaining({ url: '/' })])
     expect(await lintApiDocument(document)).toEqual([])
   }, 60_000)
+
+  it('GET /v1/me returns the tenant the credentials name (the tenantid of its events), documented; 401 without them', async () => {
+    const me = await app.inject({ method: 'GET', url: '/v1/me', headers: { 'x-api-key': contoso.apiKey } })
+    expect(me.statusCode).toBe(200)
+    expect(me.json()).toEqual({ tenantId: contoso.id })
+    expect((await app.inject({ method: 'GET', url: '/v1/me' })).statusCode).toBe(401)
+    const document = (await app.inject({ method: 'GET', url: '/docs/json' })).json()
+    expect(document.paths['/v1/me'].get.operationId).toBe('getCaller')
+  })
 })

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
-  ajvOptions, apiKeyAuthenticator, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth, type Authenticator,
+  ajvOptions, apiKeyAuthenticator, callerRoute, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth, type Authenticator,
 } from '@arrivals/service-kit'
 import { CONNECTOR_KEYWORDS } from './connector/definition.js'
 import { entraIdAuthenticator } from './entra-id.js'
@@ -14,6 +14,7 @@ import connector from './routes/connector.js'
 import operatorConsole from './routes/console.js'
 import operator from './routes/operator.js'
 import trigger from './routes/trigger.js'
+import { errorResponses } from './schemas/errors.js'
 import type { SubscriptionsSettings } from './settings.js'
 
 export type { SubscriptionsSettings } from './settings.js'
@@ -74,6 +75,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
       callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts, allowedPorts: settings.callbackAllowedPorts },
     })
     await withTypes.register(operator)
+    await withTypes.register(callerRoute, { tag: 'subscriptions', errors: errorResponses(401, 429) })
   })
 }, { name: 'subscriptions' })
 
