@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // pnpm demo: on a running stack (docker compose up, or pnpm start), does what Power Automate does
-// when a maker saves a flow with the "When goods are received at a store" trigger, then what a store
-// system does when goods arrive, and shows the notification exactly as the flow receives it.
+// when a maker saves a flow with each of the connector's triggers ("When goods are received at a
+// store", "When stock is adjusted at a store"), then what a store system does when goods arrive and
+// when stock is written off, and shows each notification exactly as its flow receives it.
 //
 //   SUBSCRIPTIONS_URL   the connector API            (default http://localhost:3002)
 //   INVENTORY_URL       the inventory service        (default http://localhost:3001)
@@ -45,40 +46,74 @@ function findSecret(node) {
   return undefined
 }
 
-// 1. The flow's callback endpoint: what Power Automate hosts at prod-NN.<region>.logic.azure.com.
-let resolveNotification
-const notification = new Promise((resolve) => { resolveNotification = resolve })
+// 1. The flows' callback endpoint: what Power Automate hosts at prod-NN.<region>.logic.azure.com.
+// Each flow has its own workflow path; the first notification of each is kept.
+const waiting = new Map()
 const receiver = createServer((request, response) => {
   const chunks = []
   request.on('data', (chunk) => chunks.push(chunk))
   request.on('end', () => {
-    resolveNotification({ url: request.url, headers: request.headers, body: Buffer.concat(chunks).toString('utf8') })
+    const workflowId = /^\/workflows\/([^/]+)\//.exec(request.url)?.[1]
+    waiting.get(workflowId)?.({ url: request.url, headers: request.headers, body: Buffer.concat(chunks).toString('utf8') })
     response.writeHead(202).end()
   })
 })
 await new Promise((resolve) => receiver.listen(0, callbackHost === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0', resolve))
-const sig = randomBytes(24).toString('base64url')
-const workflowId = randomUUID().replaceAll('-', '')
-const callbackUrl = `http://${callbackHost}:${receiver.address().port}/workflows/${workflowId}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}`
 
-let location
+/** A new flow's callback URL (with a SAS-like sig) and the promise of its first notification. */
+function newFlow(name) {
+  const sig = randomBytes(24).toString('base64url')
+  const workflowId = randomUUID().replaceAll('-', '')
+  const notification = new Promise((resolve) => waiting.set(workflowId, resolve))
+  const callbackUrl = `http://${callbackHost}:${receiver.address().port}/workflows/${workflowId}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}`
+  return { name, sig, workflowId, notification, callbackUrl, location: undefined, secret: undefined }
+}
+
+async function saveFlow(flow, trigger, filters) {
+  step(`Save a flow "${trigger.summary}" (${Object.entries(filters).map(([k, v]) => `${k}=${v}`).join(', ')}): POST ${trigger.path}`)
+  const subscribe = await call('POST', `${subscriptionsUrl}${trigger.path}`,
+    { [trigger.notificationProperty]: flow.callbackUrl, ...filters },
+    { 'x-ms-workflow-id': flow.workflowId, 'x-ms-workflow-name': flow.name, 'x-ms-trigger-type': 'OpenApiConnectionWebhook' })
+  if (subscribe.status !== 201) throw new Error(`the trigger answered ${subscribe.status}: ${subscribe.text}`)
+  flow.location = subscribe.headers.get('location')
+  flow.secret = findSecret(subscribe.json)
+  console.log(`  201 Created, Location: ${flow.location}`)
+  console.log(`  signing secret (shown once): ${flow.secret ? `${flow.secret.slice(0, 10)}…` : 'none!'}`)
+}
+
+async function showNotification(flow) {
+  step(`The flow "${flow.name}" is notified`)
+  let timer
+  const received = await Promise.race([
+    flow.notification,
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no notification within 30 s: is the dispatcher running, and can it reach DEMO_CALLBACK_HOST?')), 30_000) }),
+  ]).finally(() => clearTimeout(timer))
+  for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) console.log(`  ${name}: ${received.headers[name]}`)
+  console.log(JSON.stringify(JSON.parse(received.body), null, 2).replace(/^/gm, '  '))
+  if (new URL(received.url, 'http://x').searchParams.get('sig') !== flow.sig) throw new Error('the notification came to a callback URL without our sig')
+  new Webhook(flow.secret).verify(received.body, {
+    'webhook-id': received.headers['webhook-id'],
+    'webhook-timestamp': received.headers['webhook-timestamp'],
+    'webhook-signature': received.headers['webhook-signature'],
+  })
+  console.log(`  ${bold('signature verified')} with the subscription's secret (Standard Webhooks, standardwebhooks library)`)
+  return JSON.parse(received.body)
+}
+
+const arrivals = newFlow('Arrivals demo: goods received')
+const writeOffs = newFlow('Arrivals demo: stock written off')
 let exitCode = 0
 try {
   step(`Import the connector: GET ${subscriptionsUrl}/connector/apiDefinition.swagger.json`)
   const definition = await call('GET', `${subscriptionsUrl}/connector/apiDefinition.swagger.json`)
   if (definition.status !== 200) throw new Error(`the connector definition answered ${definition.status}`)
   const connector = readConnectorDefinition(definition.json)
-  console.log(`  trigger ${connector.trigger.operationId} at POST ${connector.trigger.path}; callback goes in "${connector.trigger.notificationProperty}"; filters: ${connector.trigger.filterProperties.join(', ')}`)
+  for (const trigger of connector.triggers) {
+    console.log(`  trigger "${trigger.summary}" (${trigger.operationId}) at POST ${trigger.path}; callback goes in "${trigger.notificationProperty}"; filters: ${trigger.filterProperties.join(', ')}`)
+  }
 
-  step(`Save a flow "When goods are received at ${storeId}": POST ${connector.trigger.path}`)
-  const subscribe = await call('POST', `${subscriptionsUrl}${connector.trigger.path}`,
-    { [connector.trigger.notificationProperty]: callbackUrl, storeId },
-    { 'x-ms-workflow-id': workflowId, 'x-ms-workflow-name': 'Arrivals demo', 'x-ms-trigger-type': 'OpenApiConnectionWebhook' })
-  if (subscribe.status !== 201) throw new Error(`the trigger answered ${subscribe.status}: ${subscribe.text}`)
-  location = subscribe.headers.get('location')
-  const secret = findSecret(subscribe.json)
-  console.log(`  201 Created, Location: ${location}`)
-  console.log(`  signing secret (shown once): ${secret ? `${secret.slice(0, 10)}…` : 'none!'}`)
+  await saveFlow(arrivals, connector.trigger('When goods are received at a store'), { storeId })
+  await saveFlow(writeOffs, connector.trigger('When stock is adjusted at a store'), { storeId, reason: 'damaged' })
 
   step(`Goods arrive: POST ${inventoryUrl}/v1/stores/${storeId}/receipts`)
   const receipt = await call('POST', `${inventoryUrl}/v1/stores/${storeId}/receipts`, {
@@ -93,28 +128,28 @@ try {
   if (receipt.status !== 202) throw new Error(`inventory answered ${receipt.status}: ${receipt.text}`)
   console.log(`  202 Accepted ${receipt.text}`)
 
-  step('The flow is notified')
-  let timer
-  const received = await Promise.race([
-    notification,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no notification within 30 s: is the dispatcher running, and can it reach DEMO_CALLBACK_HOST?')), 30_000) }),
-  ]).finally(() => clearTimeout(timer))
-  for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature']) console.log(`  ${name}: ${received.headers[name]}`)
-  console.log(JSON.stringify(JSON.parse(received.body), null, 2).replace(/^/gm, '  '))
-  if (new URL(received.url, 'http://x').searchParams.get('sig') !== sig) throw new Error('the notification came to a callback URL without our sig')
-  new Webhook(secret).verify(received.body, {
-    'webhook-id': received.headers['webhook-id'],
-    'webhook-timestamp': received.headers['webhook-timestamp'],
-    'webhook-signature': received.headers['webhook-signature'],
-  })
-  console.log(`  ${bold('signature verified')} with the subscription's secret (Standard Webhooks, standardwebhooks library)`)
+  step(`A damaged case is written off: POST ${inventoryUrl}/v1/stores/${storeId}/adjustments`)
+  const adjustment = await call('POST', `${inventoryUrl}/v1/stores/${storeId}/adjustments`, {
+    reason: 'damaged',
+    note: 'Dropped at the dock',
+    items: [{ sku: 'OAT-1L', name: 'Oat milk 1 l', quantityDelta: -1, unit: 'case' }],
+  }, { 'idempotency-key': randomUUID() })
+  if (adjustment.status !== 202) throw new Error(`inventory answered ${adjustment.status}: ${adjustment.text}`)
+  console.log(`  202 Accepted ${adjustment.text}`)
+
+  const received = await showNotification(arrivals)
+  const adjusted = await showNotification(writeOffs)
+  // Each flow receives only its own trigger's event type.
+  if (received.eventId !== receipt.json.eventId) throw new Error('the goods-received flow got something other than the receipt')
+  if (adjusted.eventId !== adjustment.json.eventId) throw new Error('the stock-adjusted flow got something other than the adjustment')
 } catch (error) {
   exitCode = 1
   console.error(`\ndemo failed: ${error.message}`)
 } finally {
-  if (location) {
-    step(`Delete the flow: DELETE ${location}`)
-    const removed = await call('DELETE', location).catch((error) => ({ status: error.message }))
+  for (const flow of [arrivals, writeOffs]) {
+    if (!flow.location) continue
+    step(`Delete the flow "${flow.name}": DELETE ${flow.location}`)
+    const removed = await call('DELETE', flow.location).catch((error) => ({ status: error.message }))
     console.log(`  ${removed.status}`)
   }
   receiver.closeAllConnections()

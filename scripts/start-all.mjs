@@ -19,7 +19,7 @@ const services = [
 
 // DEVELOPMENT ONLY, the same public values as docker-compose.yml: never use them for real data.
 const developmentDefaults = {
-  API_KEYS: 'demo:demo-key-0123456789abcdef',
+  API_KEYS: 'demo:demo-key-0123456789abcdef:operator',
   CALLBACK_ENCRYPTION_KEY: 'YXJyaXZhbHMtZGV2LW9ubHktTk9ULUEtU0VDUkVUISE=',
 }
 const env = { ...process.env }

@@ -4,6 +4,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { parseBoundedJson } from './bounded-json.js'
 import { TenantId } from './goods-received.js'
 import { GoodsReceivedNotification } from './notification.js'
+import { StockAdjustedNotification } from './stock-adjusted.js'
 
 /**
  * One delivery of one event to one subscription: the unit the dispatcher's deliver stage consumes.
@@ -37,7 +38,8 @@ export const DeliveryTask = Type.Object({
   /** Last failure, carried forward so exhaustion can say what went wrong. */
   lastStatus: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
   lastError: Type.Optional(Type.String({ maxLength: 500 })),
-  payload: GoodsReceivedNotification,
+  /** The notification the flow receives, built once by the fan-out from the event's catalogue entry. */
+  payload: Type.Union([GoodsReceivedNotification, StockAdjustedNotification]),
 })
 export type DeliveryTask = Static<typeof DeliveryTask>
 

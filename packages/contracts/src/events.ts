@@ -1,42 +1,41 @@
-import { Type, type Static } from '@sinclair/typebox'
-import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { randomUUID } from 'node:crypto'
 import { parseBoundedJson } from './bounded-json.js'
-import { CloudEvent } from './cloud-event.js'
-import { GOODS_RECEIVED, GoodsReceivedData } from './goods-received.js'
+import { catalogueEntry, eventCheck, eventTypes } from './catalogue.js'
+import type { ArrivalsEvent, GoodsReceivedEvent, StockAdjustedEvent } from './event-schemas.js'
+import { GOODS_RECEIVED, type GoodsReceivedData } from './goods-received.js'
+import { STOCK_ADJUSTED, type StockAdjustedData } from './stock-adjusted.js'
 
-export const GoodsReceivedEvent = CloudEvent(GOODS_RECEIVED, GoodsReceivedData)
-export type GoodsReceivedEvent = Static<typeof GoodsReceivedEvent>
+export * from './event-schemas.js'
 
-/** Every event type Arrivals can deliver to a flow, and so every routing key the dispatcher binds. */
-export const deliverableEventTypes = [GOODS_RECEIVED] as const
-export type DeliverableEventType = (typeof deliverableEventTypes)[number]
-
-export const ArrivalsEvent = Type.Union([GoodsReceivedEvent])
-export type ArrivalsEvent = Static<typeof ArrivalsEvent>
-
-const goodsReceivedCheck = TypeCompiler.Compile(GoodsReceivedEvent)
+/** Every event type Arrivals can deliver to a flow (the catalogue's), and so every routing key the dispatcher binds. */
+export const deliverableEventTypes = eventTypes
 
 export type EventValidation =
   | { ok: true; event: ArrivalsEvent }
   | { ok: false; reason: string }
 
 /**
- * Validates anything that claims to be an Arrivals event. The reason names the first problem, so a
- * dead letter says what the producer must fix.
+ * Validates anything that claims to be an Arrivals event against its catalogue entry. The reason
+ * names the first problem, so a dead letter says what the producer must fix.
  */
 export function validateEvent(candidate: unknown): EventValidation {
   if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) {
     return { ok: false, reason: 'event is not a JSON object' }
   }
   const type = (candidate as { type?: unknown }).type
-  if (type !== GOODS_RECEIVED) {
+  const entry = catalogueEntry(type)
+  if (!entry) {
     return { ok: false, reason: `unknown event type ${JSON.stringify(type)}; known: ${deliverableEventTypes.join(', ')}` }
   }
-  if (goodsReceivedCheck.Check(candidate)) return { ok: true, event: candidate }
-  const first = goodsReceivedCheck.Errors(candidate).First()
-  const where = first?.path || '/'
-  return { ok: false, reason: `invalid ${GOODS_RECEIVED} at ${where}: ${first?.message ?? 'does not match the schema'}` }
+  const check = eventCheck(entry)
+  if (!check.Check(candidate)) {
+    const first = check.Errors(candidate).First()
+    return { ok: false, reason: `invalid ${entry.type} at ${first?.path || '/'}: ${first?.message ?? 'does not match the schema'}` }
+  }
+  const event = candidate as ArrivalsEvent
+  const problem = entry.refine?.(event.data)
+  if (problem) return { ok: false, reason: `invalid ${entry.type} at /data${problem.path}: ${problem.message}` }
+  return { ok: true, event }
 }
 
 /** Parses a broker message body (within `brokerMessageLimits`) and validates it in one step. */
@@ -45,21 +44,34 @@ export function parseEvent(body: Buffer | string): EventValidation {
   return parsed.ok ? validateEvent(parsed.value) : parsed
 }
 
-export interface GoodsReceivedInput {
+export interface EventInput<Data> {
   tenantId: string
   source: string
-  data: GoodsReceivedData
+  data: Data
   id?: string
   traceparent?: string
 }
 
-export function goodsReceivedEvent(input: GoodsReceivedInput): GoodsReceivedEvent {
-  const event: GoodsReceivedEvent = {
+interface Envelope<Type extends string, Data> {
+  specversion: '1.0'
+  id: string
+  source: string
+  type: Type
+  time: string
+  datacontenttype: 'application/json'
+  subject: string
+  tenantid: string
+  data: Data
+  traceparent?: string
+}
+
+function envelope<Type extends string, Data extends { storeId: string }>(type: Type, time: string, input: EventInput<Data>): Envelope<Type, Data> {
+  const event: Envelope<Type, Data> = {
     specversion: '1.0',
     id: input.id ?? randomUUID(),
     source: input.source,
-    type: GOODS_RECEIVED,
-    time: input.data.receivedAt,
+    type,
+    time,
     datacontenttype: 'application/json',
     subject: input.data.storeId,
     tenantid: input.tenantId,
@@ -67,4 +79,14 @@ export function goodsReceivedEvent(input: GoodsReceivedInput): GoodsReceivedEven
   }
   if (input.traceparent) event.traceparent = input.traceparent
   return event
+}
+
+export type GoodsReceivedInput = EventInput<GoodsReceivedData>
+
+export function goodsReceivedEvent(input: GoodsReceivedInput): GoodsReceivedEvent {
+  return envelope(GOODS_RECEIVED, input.data.receivedAt, input)
+}
+
+export function stockAdjustedEvent(input: EventInput<StockAdjustedData>): StockAdjustedEvent {
+  return envelope(STOCK_ADJUSTED, input.data.adjustedAt, input)
 }

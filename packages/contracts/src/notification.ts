@@ -7,27 +7,34 @@ import type { GoodsReceivedEvent } from './events.js'
  * generated from this schema, so the designer's dynamic content and the dispatcher's body agree.
  * `x-ms-summary` gives each field its label in the Power Automate designer.
  */
-const summary = (title: string) => ({ 'x-ms-summary': title })
+export const designerSummary = (title: string) => ({ 'x-ms-summary': title })
+
+/** The fields every notification starts with, whatever its type: which event, of which type, when. */
+export function eventFields(type: string) {
+  return {
+    eventId: Type.String({ ...designerSummary('Event ID'), description: 'Unique identifier of the event; the same on every retry.' }),
+    eventType: Type.String({ ...designerSummary('Event type'), description: `Always "${type}" for this trigger.` }),
+    occurredAt: Type.String({ ...designerSummary('Occurred at'), format: 'date-time', description: 'When the event happened (RFC 3339).' }),
+  }
+}
 
 export const GoodsReceivedNotification = Type.Object({
-  eventId: Type.String({ ...summary('Event ID'), description: 'Unique identifier of the event; the same on every retry.' }),
-  eventType: Type.String({ ...summary('Event type'), description: `Always "${GOODS_RECEIVED}" for this trigger.` }),
-  occurredAt: Type.String({ ...summary('Occurred at'), format: 'date-time', description: 'When the event happened (RFC 3339).' }),
-  receiptId: Type.String({ ...summary('Receipt ID'), description: GoodsReceivedData.properties.receiptId.description }),
-  storeId: Type.String({ ...summary('Store ID'), description: StoreId.description }),
-  storeName: Type.String({ ...summary('Store name'), description: GoodsReceivedData.properties.storeName.description }),
-  supplier: Type.String({ ...summary('Supplier'), description: GoodsReceivedData.properties.supplier.description }),
-  receivedAt: Type.String({ ...summary('Received at'), format: 'date-time', description: GoodsReceivedData.properties.receivedAt.description }),
+  ...eventFields(GOODS_RECEIVED),
+  receiptId: Type.String({ ...designerSummary('Receipt ID'), description: GoodsReceivedData.properties.receiptId.description }),
+  storeId: Type.String({ ...designerSummary('Store ID'), description: StoreId.description }),
+  storeName: Type.String({ ...designerSummary('Store name'), description: GoodsReceivedData.properties.storeName.description }),
+  supplier: Type.String({ ...designerSummary('Supplier'), description: GoodsReceivedData.properties.supplier.description }),
+  receivedAt: Type.String({ ...designerSummary('Received at'), format: 'date-time', description: GoodsReceivedData.properties.receivedAt.description }),
   items: Type.Array(
     Type.Object({
-      sku: Type.String({ ...summary('SKU'), description: Sku.description }),
-      name: Type.String({ ...summary('Product name'), description: GoodsReceivedItem.properties.name.description }),
-      quantity: Type.Integer({ ...summary('Quantity'), description: GoodsReceivedItem.properties.quantity.description }),
-      unit: Type.String({ ...summary('Unit'), description: GoodsReceivedItem.properties.unit.description }),
+      sku: Type.String({ ...designerSummary('SKU'), description: Sku.description }),
+      name: Type.String({ ...designerSummary('Product name'), description: GoodsReceivedItem.properties.name.description }),
+      quantity: Type.Integer({ ...designerSummary('Quantity'), description: GoodsReceivedItem.properties.quantity.description }),
+      unit: Type.String({ ...designerSummary('Unit'), description: GoodsReceivedItem.properties.unit.description }),
     }),
-    { ...summary('Items'), description: 'The goods that arrived.' },
+    { ...designerSummary('Items'), description: 'The goods that arrived.' },
   ),
-  totalQuantity: Type.Integer({ ...summary('Total quantity'), description: GoodsReceivedData.properties.totalQuantity.description }),
+  totalQuantity: Type.Integer({ ...designerSummary('Total quantity'), description: GoodsReceivedData.properties.totalQuantity.description }),
 }, { title: 'Goods received', description: 'Goods were received at a store.' })
 export type GoodsReceivedNotification = Static<typeof GoodsReceivedNotification>
 

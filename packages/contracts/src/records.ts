@@ -10,6 +10,8 @@ export const SubscriptionFilters = Type.Object({
   storeId: Type.Optional(Type.String()),
   sku: Type.Optional(Type.String()),
   minQuantity: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Stock adjusted only: the adjustment's reason. */
+  reason: Type.Optional(Type.String()),
 })
 export type SubscriptionFilters = Static<typeof SubscriptionFilters>
 

@@ -156,23 +156,3 @@ export function brokerTopology(namespace: string, options: TopologyOptions = {})
   }
   return { exchanges, queues, bindings }
 }
-
-/** What declaring needs of a channel; amqplib's Channel has it (kept structural: no amqplib here). */
-export interface TopologyChannel {
-  assertExchange(name: string, type: string, options: { durable: boolean }): Promise<unknown>
-  assertQueue(name: string, options: { durable: boolean; arguments: Record<string, string | number> }): Promise<unknown>
-  bindQueue(queue: string, exchange: string, routingKey: string): Promise<unknown>
-}
-
-/**
- * Declares the whole topology idempotently.
- * @deprecated Use @arrivals/messaging (`applyTopology`, or a broker created with `brokerTopology`).
- * Kept only while services/dispatcher still has its own broker client; delete it when that moves.
- */
-export async function declareTopology(channel: TopologyChannel, namespace: string, options: TopologyOptions = {}): Promise<TopologyNames> {
-  const { exchanges, queues, bindings } = brokerTopology(namespace, options)
-  for (const exchange of exchanges) await channel.assertExchange(exchange.name, exchange.type, exchange.options)
-  for (const queue of queues) await channel.assertQueue(queue.name, queue.options)
-  for (const binding of bindings) await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey)
-  return topologyNames(namespace)
-}

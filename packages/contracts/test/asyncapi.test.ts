@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { Parser } from '@asyncapi/parser'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { GOODS_RECEIVED, GoodsReceivedData, GoodsReceivedEvent, validateEvent } from '../src/index.js'
+import { catalogue, GOODS_RECEIVED, GoodsReceivedData, GoodsReceivedEvent, validateEvent } from '../src/index.js'
+
+type Json = Record<string, unknown>
 
 const source = await readFile(new URL('../asyncapi.yaml', import.meta.url), 'utf8')
 
@@ -14,34 +16,62 @@ describe('AsyncAPI document for integrators', () => {
     expect(document?.version()).toBe('3.0.0')
   })
 
-  it('describes the same event as the TypeBox contract', () => {
-    const doc = parse(source)
-    const schemas = doc.components.schemas
-    expect(doc.channels.goodsReceived.address).toBe(GOODS_RECEIVED)
-    expect(Object.keys(schemas.GoodsReceivedEvent.properties).sort()).toEqual(Object.keys(GoodsReceivedEvent.properties).sort())
-    expect([...schemas.GoodsReceivedEvent.required].sort()).toEqual([...GoodsReceivedEvent.required!].sort())
-    expect(Object.keys(schemas.GoodsReceivedData.properties).sort()).toEqual(Object.keys(GoodsReceivedData.properties).sort())
-    expect([...schemas.GoodsReceivedData.required].sort()).toEqual([...GoodsReceivedData.required!].sort())
-    // Every constraint an integrator relies on (types, lengths, patterns, bounds) is the contract's.
-    const constraints = ['type', 'const', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems'] as const
-    const differences: string[] = []
-    const compare = (contract: Record<string, unknown>, documented: Record<string, unknown> | undefined, where: string) => {
-      if (!documented) return differences.push(`${where}: not documented`)
-      for (const key of constraints) {
-        if (contract[key] !== undefined && contract[key] !== documented[key]) differences.push(`${where}.${key}: contract ${String(contract[key])}, document ${String(documented[key])}`)
-      }
-      const properties = contract.properties as Record<string, Record<string, unknown>> | undefined
-      for (const [name, property] of Object.entries(properties ?? {})) {
-        const target = (documented.properties as Record<string, Record<string, unknown>> | undefined)?.[name]
-        compare(property, target?.$ref === '#/components/schemas/GoodsReceivedData' ? schemas.GoodsReceivedData : target, `${where}.${name}`)
-      }
-      if (contract.items) compare(contract.items as Record<string, unknown>, documented.items as Record<string, unknown> | undefined, `${where}[]`)
-    }
-    compare(GoodsReceivedEvent as unknown as Record<string, unknown>, schemas.GoodsReceivedEvent, 'GoodsReceivedEvent')
-    expect(differences).toEqual([])
+  const doc = parse(source)
+  const schemas = doc.components.schemas as Record<string, Json>
+  /** A schema of the document with a `$ref` followed (local component schemas only). */
+  const followed = (node: Json | undefined): Json | undefined =>
+    typeof node?.$ref === 'string' ? schemas[node.$ref.replace('#/components/schemas/', '')] : node
 
-    for (const example of doc.components.messages.goodsReceived.examples) {
-      expect(validateEvent(example.payload)).toMatchObject({ ok: true })
-    }
+  it('has a channel, a message and schemas for every event type of the catalogue, and nothing else', () => {
+    const addresses = Object.values(doc.channels as Record<string, { address: string }>).map((channel) => channel.address)
+    expect(addresses.sort()).toEqual(catalogue.map((entry) => entry.type).sort())
+  })
+
+  for (const entry of catalogue) {
+    it(`describes ${entry.type} as the catalogue's TypeBox contract does, constraint by constraint`, () => {
+      const [channelName, channel] = Object.entries(doc.channels as Record<string, { address: string; messages: Record<string, Json> }>)
+        .find(([, candidate]) => candidate.address === entry.type)!
+      const message = doc.components.messages[channelName] as { payload: Json; examples: { payload: unknown }[] }
+      expect(Object.values(channel.messages)[0]!.$ref).toBe(`#/components/messages/${channelName}`)
+      const event = followed(message.payload)!
+      const data = followed((event.properties as Record<string, Json>).data)!
+      const contract = entry.event as unknown as Json
+      const contractData = entry.data as unknown as Json
+      expect(Object.keys(event.properties as Json).sort()).toEqual(Object.keys(contract.properties as Json).sort())
+      expect([...event.required as string[]].sort()).toEqual([...contract.required as string[]].sort())
+      expect(Object.keys(data.properties as Json).sort()).toEqual(Object.keys(contractData.properties as Json).sort())
+      expect([...data.required as string[]].sort()).toEqual([...contractData.required as string[]].sort())
+
+      // Every constraint an integrator relies on (types, lengths, patterns, bounds, allowed values) is the contract's.
+      const constraints = ['type', 'const', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum', 'minItems', 'maxItems'] as const
+      const differences: string[] = []
+      const compare = (contract: Json, documented: Json | undefined, where: string) => {
+        if (!documented) return differences.push(`${where}: not documented`)
+        for (const key of constraints) {
+          if (contract[key] !== undefined && contract[key] !== documented[key]) differences.push(`${where}.${key}: contract ${String(contract[key])}, document ${String(documented[key])}`)
+        }
+        // A union of literals (TypeBox) is an enum of strings in the document.
+        const literals = Array.isArray(contract.anyOf) && (contract.anyOf as Json[]).every((branch) => branch.const !== undefined)
+          ? (contract.anyOf as Json[]).map((branch) => branch.const) : contract.enum
+        if (literals !== undefined && JSON.stringify(literals) !== JSON.stringify(documented.enum)) {
+          differences.push(`${where}.enum: contract ${JSON.stringify(literals)}, document ${JSON.stringify(documented.enum)}`)
+        }
+        for (const [name, property] of Object.entries((contract.properties ?? {}) as Record<string, Json>)) {
+          compare(property, followed((documented.properties as Record<string, Json> | undefined)?.[name]), `${where}.${name}`)
+        }
+        if (contract.items) compare(contract.items as Json, documented.items as Json | undefined, `${where}[]`)
+      }
+      compare(contract, event, entry.type)
+      expect(differences).toEqual([])
+
+      expect(message.examples.length).toBeGreaterThan(0)
+      for (const example of message.examples) expect(validateEvent(example.payload)).toMatchObject({ ok: true })
+    })
+  }
+
+  it('describes GoodsReceived by its historical names', () => {
+    expect(doc.channels.goodsReceived.address).toBe(GOODS_RECEIVED)
+    expect(Object.keys(schemas.GoodsReceivedEvent!.properties as Json).sort()).toEqual(Object.keys(GoodsReceivedEvent.properties).sort())
+    expect(Object.keys(schemas.GoodsReceivedData!.properties as Json).sort()).toEqual(Object.keys(GoodsReceivedData.properties).sort())
   })
 })

@@ -91,6 +91,8 @@ export interface Broker {
   start(): void
   /** Resolves once connected; PublishUnavailableError when an attempt fails or the time is up. */
   connect(timeoutMs?: number): Promise<void>
+  /** Every registered consumer by name, and whether it is consuming now (per-consumer metrics). */
+  consumers(): { name: string; consuming: boolean }[]
   /** Resolves once every consumer is consuming; rejects after `timeoutMs`. */
   whenConsuming(timeoutMs?: number): Promise<void>
   /**
@@ -372,6 +374,11 @@ export function createBroker(options: BrokerOptions): Broker {
     wake?.()
     const current = session
     session = undefined
+    // Each channel's frames queue on their own: an ack just given could reach the socket after a
+    // connection close and be lost (the message redelivered). Closing the consumers' channels first
+    // sends their acks ahead of each close (bounded: a silent broker never answers a close).
+    const channelsClosed = Promise.all([...consumers.values()].map((consumer) => consumer.channel?.close().catch(() => {})))
+    await Promise.race([channelsClosed, sleep(1_000)])
     await current?.connection.close().catch(() => {})
     await running
   }
@@ -384,6 +391,9 @@ export function createBroker(options: BrokerOptions): Broker {
       return consuming()
     },
     start,
+    consumers() {
+      return [...consumers.values()].map((consumer) => ({ name: consumer.options.name, consuming: !draining && session !== undefined && consumer.up }))
+    },
     async connect(timeoutMs = connectTimeoutMs) {
       await ready(timeoutMs)
     },

@@ -240,4 +240,23 @@ describe('drain', () => {
     expect(left).toContain('stuck')
     expect(left).not.toContain('quick')
   })
+
+  it('delivers the acks given while draining to the broker before it closes (none is redelivered)', async () => {
+    const ns = namespace()
+    const queue = topologyNames(ns.namespace).deliveriesQueue
+    const client = broker(ns)
+    const ids = Array.from({ length: 20 }, (_, n) => `late-${n}`)
+    let inHand = 0
+    client.consume({ name: 'tasks', queue, prefetch: ids.length }, async () => {
+      inHand++
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      return 'ack'
+    })
+    await client.whenConsuming(10_000)
+    for (const id of ids) await client.publish(task(ns, id))
+    await waitFor(() => inHand === ids.length, { what: 'every task in hand' })
+    // Every verdict comes after the consumer was cancelled, and the connection closes right after the last.
+    await client.drain({ deadlineMs: 5_000 })
+    expect(await remaining(ns, queue)).toEqual([])
+  })
 })

@@ -104,6 +104,20 @@ export function url(fallback: string, protocols: readonly string[]): SettingPars
   }, fallback, code(fallback))
 }
 
+/** One URL, or several separated by commas (the nodes of one cluster); each must have an allowed protocol. */
+export function urlList(fallback: string, protocols: readonly string[]): SettingParser<string> {
+  return parsed((raw, name) => {
+    const value = raw ?? fallback
+    const entries = splitList(value)
+    const bad = entries.findIndex((entry) => !URL.canParse(entry) || !protocols.includes(new URL(entry).protocol))
+    if (entries.length === 0 || bad >= 0) {
+      const kinds = protocols.map((p) => p.replace(':', '')).join(' or ')
+      throw new Error(`${name} must be a ${kinds} URL, or several separated by commas, got "${redactCredentials(value)}"`)
+    }
+    return entries.join(',')
+  }, fallback, code(fallback))
+}
+
 export function oneOf<T extends string>(fallback: T, allowed: readonly T[]): SettingParser<T> {
   return parsed((raw, name) => {
     if (raw === undefined) return fallback
@@ -153,8 +167,9 @@ export function readmeSettingsTable(readme: string): string {
   return readme.slice(start, end < 0 ? undefined : end).split('\n').filter((line) => line.startsWith('|')).join('\n')
 }
 
-/** `amqp://user:pass@host` → `amqp://user:***@host`, for messages and logs. */
+/** `amqp://user:pass@host` → `amqp://user:***@host`, for messages and logs; each entry of a comma list. */
 export function redactCredentials(value: string): string {
+  if (value.includes(',')) return value.split(',').map((entry) => redactCredentials(entry.trim())).join(',')
   try {
     const parsedUrl = new URL(value)
     if (parsedUrl.password) parsedUrl.password = '***'
@@ -173,7 +188,7 @@ const namespace = parsed((raw, name) => {
 /** AMQP_URL, REDIS_URL, NAMESPACE, PORT, HOST, LOG_LEVEL: the rows every service's table starts with. */
 export function commonSettingsTable(defaults: { port: number; listensFor: string }) {
   return {
-    amqpUrl: setting('AMQP_URL', url('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ'),
+    amqpUrl: setting('AMQP_URL', urlList('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ: one URL, or the nodes of one cluster separated by commas'),
     redisUrl: setting('REDIS_URL', url('redis://localhost:6379', ['redis:', 'rediss:']), 'Redis (a managed one\'s access key percent-encoded)'),
     namespace: setting('NAMESPACE', namespace, 'prefix of every exchange, queue and Redis key'),
     port: setting('PORT', integer(defaults.port, { min: 0, max: 65_535 }), `where ${defaults.listensFor} listen (0: any free port)`),
@@ -185,3 +200,11 @@ export function commonSettingsTable(defaults: { port: number; listensFor: string
 
 /** The settings every service has, with their types. */
 export type CommonSettings = ValuesOf<ReturnType<typeof commonSettingsTable>>
+
+/**
+ * `AUTH_FAILURES_PER_MINUTE`, for every service with an API: how many failed authentications one
+ * client address may make per minute (per replica) before it gets 429s. Thirty leaves room for a
+ * person mistyping a key and a misconfigured client noticing, not for guessing keys.
+ */
+export const authFailuresPerMinute = setting('AUTH_FAILURES_PER_MINUTE', integer(30, { min: 0, max: 1_000_000 }),
+  'failed authentications per client address per minute (per replica) before `429`; `0` turns the throttle off')

@@ -47,15 +47,34 @@ export interface DeadLetters {
    * message id, so archiving one twice (a crash between the write and the ack) writes one record.
    */
   archive(record: DeadLetterRecord, now?: Date): Promise<void>
+  /**
+   * Keeps a record in the deployment's capped list of dead letters without a tenant, whatever its
+   * tenant: where the archive stage parks a dead letter that `archive` could not store as it was (its
+   * tenant's keys refuse it, it cannot be serialized), so it is neither lost nor returned forever.
+   */
+  park(record: DeadLetterRecord): Promise<void>
   /** Newest first, optionally of one subscription. */
   list(tenantId: string, options: { limit: number; offset: number; subscriptionId?: string }): Promise<DeadLetterRecord[]>
   /** Oldest first: every dead letter of the subscription dead-lettered at or after `sinceMs`. */
   since(tenantId: string, subscriptionId: string, sinceMs: number): Promise<DeadLetterRecord[]>
+  /**
+   * Bounded `since`: walks at most about `examine` entries of the tenant's time index from `sinceMs`
+   * (every entry of the last millisecond it reaches, so none is skipped) and answers the
+   * subscription's among them, oldest first. `nextSinceMs` is where to go on, absent when it reached
+   * the end: the work of one call is bounded however many dead letters the tenant has.
+   */
+  scanSince(tenantId: string, subscriptionId: string, sinceMs: number, examine: number): Promise<DeadLettersSince>
   get(tenantId: string, id: string): Promise<DeadLetterRecord | undefined>
   /** Removes them from the hash and the time index; answers how many were there. */
   remove(tenantId: string, ids: readonly string[]): Promise<number>
   /** The newest dead letters that name no tenant. */
   listWithoutTenant(limit: number): Promise<DeadLetterRecord[]>
+}
+
+export interface DeadLettersSince {
+  records: DeadLetterRecord[]
+  /** Call again from here (exclusive of everything examined); absent when nothing is left. */
+  nextSinceMs?: number
 }
 
 /** Dead letters read per round trip while filtering by subscription. */
@@ -113,20 +132,25 @@ export function deadLetters(redis: Redis, keys: RegistryKeys): DeadLetters {
     return values.filter((json): json is string => json !== null).map(parse)
   }
 
+  async function park(record: DeadLetterRecord): Promise<void> {
+    await execOrThrow(redis.multi()
+      .lpush(keys.pipelineDeadLetters, JSON.stringify(record))
+      .ltrim(keys.pipelineDeadLetters, 0, historyLimits.pipelineDeadLetters - 1)
+      .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs))
+  }
+
   return {
     async archive(record, now = new Date()) {
-      const json = JSON.stringify(record)
       const { tenantId } = record
       if (tenantId) {
-        await redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId), record.id, json,
+        await redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId), record.id, JSON.stringify(record),
           now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant, historyLimits.deadLetterMaxAgeMs)
         return
       }
-      await execOrThrow(redis.multi()
-        .lpush(keys.pipelineDeadLetters, json)
-        .ltrim(keys.pipelineDeadLetters, 0, historyLimits.pipelineDeadLetters - 1)
-        .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs))
+      await park(record)
     },
+
+    park,
 
     async list(tenantId, { limit, offset, subscriptionId }) {
       if (!subscriptionId) {
@@ -154,6 +178,26 @@ export function deadLetters(redis: Redis, keys: RegistryKeys): DeadLetters {
         records.push(...(await load(tenantId, ids.slice(start, start + PAGE))).filter((record) => record.subscriptionId === subscriptionId))
       }
       return records
+    },
+
+    async scanSince(tenantId, subscriptionId, sinceMs, examine) {
+      const key = keys.deadLettersByTime(tenantId)
+      const flat = await redis.zrangebyscore(key, sinceMs, '+inf', 'WITHSCORES', 'LIMIT', 0, examine + 1)
+      const ids: string[] = []
+      for (let index = 0; index + 1 < flat.length && ids.length < examine; index += 2) ids.push(flat[index]!)
+      let nextSinceMs: number | undefined
+      if (flat.length > examine * 2) {
+        // Cut after a whole millisecond: the rest of the last one is read too, and the next call starts after it.
+        const lastMs = Number(flat[examine * 2 - 1])
+        const seen = new Set(ids)
+        for (const id of await redis.zrangebyscore(key, lastMs, lastMs)) if (!seen.has(id)) ids.push(id)
+        nextSinceMs = lastMs + 1
+      }
+      const records: DeadLetterRecord[] = []
+      for (let start = 0; start < ids.length; start += PAGE) {
+        records.push(...(await load(tenantId, ids.slice(start, start + PAGE))).filter((record) => record.subscriptionId === subscriptionId))
+      }
+      return nextSinceMs === undefined ? { records } : { records, nextSinceMs }
     },
 
     async get(tenantId, id) {

@@ -1,5 +1,6 @@
 export { createSubscriptionRegistry, type SubscriptionRegistry } from './registry.js'
-export type { ChangeWatch, RecordChange, SubscriptionPage, Subscriptions, SubscriptionsChanged } from './subscriptions.js'
-export type { AttemptBatch, Attempts, DeadLetters, FailureStreak, Failures, SubscriptionRef } from './history.js'
+export type { ChangeWatch, RecordChange, SubscriptionPage, SubscriptionQuotas, Subscriptions, SubscriptionsChanged } from './subscriptions.js'
+export { defaultSubscriptionQuotas, QuotaExceededError } from './subscriptions.js'
+export type { AttemptBatch, Attempts, DeadLetters, DeadLettersSince, FailureStreak, Failures, SubscriptionRef } from './history.js'
 export { historyLimits } from './layout.js'
 export { newSigningSecret, newSubscriptionRecord, subscriptionFingerprint, type NewSubscription } from './records.js'

@@ -9,6 +9,8 @@ import { tenantKey } from '@arrivals/contracts'
  * - `subscriptions(t)`  hash  subscriptionId → SubscriptionRecord JSON, one hash per tenant, so a
  *   tenant's subscriptions load in HSCAN pages and matching never scans other tenants.
  * - `fingerprints(t)`   hash  fingerprint → subscriptionId (a re-subscribe finds the existing one).
+ * - `storeCounts(t)`    hash  storeId (or "every store") → how many subscriptions filter on it, for the
+ *   per-store quota; kept by the create and remove scripts, rebuilt from the records when missing.
  * - `version(t)`        counter, INCR on every change, with a PUBLISH of the tenant id on
  *   `subscriptionsChanged` in the same script, so readers cache a tenant and drop it on change.
  * - `attempts(s)`       list of AttemptRecord JSON, newest first, capped, expiring 30 days after the last.
@@ -25,6 +27,7 @@ export function registryKeys(namespace: string) {
     subscriptions: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions'),
     fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints'),
     version: (tenantId: string) => tenantKey(namespace, tenantId, 'version'),
+    storeCounts: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:per-store'),
     deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters'),
     deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time'),
     attempts: (_tenantId: string, subscriptionId: string) => `${namespace}:attempts:${subscriptionId}`,

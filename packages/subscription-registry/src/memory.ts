@@ -1,6 +1,6 @@
 import type { AttemptRecord, DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
 import type { SubscriptionRegistry } from './registry.js'
-import { disabledRecord, enabledRecord, type Subscriptions, type SubscriptionsChanged } from './subscriptions.js'
+import { defaultSubscriptionQuotas, disabledRecord, enabledRecord, quotaExceeded, type Subscriptions, type SubscriptionsChanged } from './subscriptions.js'
 import { historyLimits } from './layout.js'
 
 /**
@@ -38,9 +38,14 @@ export function createMemoryRegistry(): SubscriptionRegistry {
   }
 
   const subscriptions: Subscriptions = {
-    async create(record) {
+    async create(record, quotas = defaultSubscriptionQuotas) {
       const existing = of(fingerprints, record.tenantId).get(record.fingerprint)
       if (existing !== undefined && of(records, record.tenantId).has(existing)) return { created: false, id: existing }
+      const stored = [...of(records, record.tenantId).values()].map(parse)
+      if (stored.length >= quotas.subscriptions) throw quotaExceeded('subscriptions', quotas.subscriptions, record.filters.storeId)
+      if (stored.filter((other) => other.filters.storeId === record.filters.storeId).length >= quotas.subscriptionsPerStore) {
+        throw quotaExceeded('subscriptions-per-store', quotas.subscriptionsPerStore, record.filters.storeId)
+      }
       of(fingerprints, record.tenantId).set(record.fingerprint, record.id)
       write(record)
       return { created: true }
@@ -61,7 +66,7 @@ export function createMemoryRegistry(): SubscriptionRegistry {
       const items = all.slice(start, start + limit).map(parse)
       return start + limit < all.length ? { items, nextCursor: String(start + limit) } : { items }
     },
-    async *scan(tenantId, pageSize = 1_000) {
+    async* scan(tenantId, pageSize = 1_000) {
       const all = [...(records.get(tenantId)?.entries() ?? [])]
       for (let start = 0; start === 0 || start < all.length; start += pageSize) yield all.slice(start, start + pageSize)
     },
@@ -124,6 +129,10 @@ export function createMemoryRegistry(): SubscriptionRegistry {
     },
   }
 
+  function parkWithoutTenant(record: DeadLetterRecord) {
+    withoutTenant = [JSON.stringify(record), ...withoutTenant].slice(0, historyLimits.pipelineDeadLetters)
+  }
+
   function sortedDeadLetters(tenantId: string) {
     return [...(deadLetters.get(tenantId)?.entries() ?? [])].sort(([, a], [, b]) => a.atMs - b.atMs)
   }
@@ -157,18 +166,20 @@ export function createMemoryRegistry(): SubscriptionRegistry {
     },
     deadLetters: {
       async archive(record, now = new Date()) {
-        const json = JSON.stringify(record)
         if (!record.tenantId) {
-          withoutTenant = [json, ...withoutTenant].slice(0, historyLimits.pipelineDeadLetters)
+          parkWithoutTenant(record)
           return
         }
         const archive = of(deadLetters, record.tenantId)
-        archive.set(record.id, { json, atMs: now.getTime() })
+        archive.set(record.id, { json: JSON.stringify(record), atMs: now.getTime() })
         const oldestKept = now.getTime() - historyLimits.deadLetterMaxAgeMs
         const byAge = sortedDeadLetters(record.tenantId)
         for (const [id, { atMs }] of byAge) if (atMs < oldestKept) archive.delete(id)
         const over = archive.size - historyLimits.deadLettersPerTenant
         if (over > 0) for (const [id] of sortedDeadLetters(record.tenantId).slice(0, over)) archive.delete(id)
+      },
+      async park(record) {
+        parkWithoutTenant(record)
       },
       async list(tenantId, { limit, offset, subscriptionId }) {
         return sortedDeadLetters(tenantId).reverse()
@@ -180,6 +191,13 @@ export function createMemoryRegistry(): SubscriptionRegistry {
         return sortedDeadLetters(tenantId).filter(([, { atMs }]) => atMs >= sinceMs)
           .map(([, { json }]) => JSON.parse(json) as DeadLetterRecord)
           .filter((record) => record.subscriptionId === subscriptionId)
+      },
+      async scanSince(tenantId, subscriptionId, sinceMs, examine) {
+        const from = sortedDeadLetters(tenantId).filter(([, { atMs }]) => atMs >= sinceMs)
+        const lastMs = from.length > examine ? from[examine - 1]![1].atMs : undefined
+        const examined = lastMs === undefined ? from : from.filter(([, { atMs }]) => atMs <= lastMs)
+        const records = examined.map(([, { json }]) => JSON.parse(json) as DeadLetterRecord).filter((record) => record.subscriptionId === subscriptionId)
+        return lastMs === undefined ? { records } : { records, nextSinceMs: lastMs + 1 }
       },
       async get(tenantId, id) {
         const entry = deadLetters.get(tenantId)?.get(id)

@@ -25,15 +25,22 @@ function canonicalFilters(filters: SubscriptionFilters): SubscriptionFilters {
   if (filters.storeId !== undefined) ordered.storeId = filters.storeId
   if (filters.sku !== undefined) ordered.sku = filters.sku
   if (filters.minQuantity !== undefined) ordered.minQuantity = filters.minQuantity
+  if (filters.reason !== undefined) ordered.reason = filters.reason
   return ordered
 }
 
 /**
  * What finds the existing subscription when the same flow subscribes again: a keyed hash of the
- * tenant, the canonical callback and the canonical filters (keyed, so it says nothing about the URL).
+ * tenant, the canonical callback, the canonical filters and the event type (keyed, so it says nothing
+ * about the URL). Goods received, the first event type, keeps the fingerprint it had before event
+ * types existed, so the subscriptions stored then are found by a re-subscribe and an unsubscribe
+ * without a migration; every other type adds its name.
  */
-export function subscriptionFingerprint(box: SecretBox, tenantId: string, callbackUrl: string, filters: SubscriptionFilters): string {
-  return box.fingerprint(`${tenantId}\u0000${canonicalCallback(callbackUrl)}\u0000${JSON.stringify(canonicalFilters(filters))}`)
+export function subscriptionFingerprint(
+  box: SecretBox, tenantId: string, callbackUrl: string, filters: SubscriptionFilters, eventType: string = GOODS_RECEIVED,
+): string {
+  const typed = eventType === GOODS_RECEIVED ? '' : `\u0000${eventType}`
+  return box.fingerprint(`${tenantId}\u0000${canonicalCallback(callbackUrl)}\u0000${JSON.stringify(canonicalFilters(filters))}${typed}`)
 }
 
 export interface NewSubscription {
@@ -42,6 +49,8 @@ export interface NewSubscription {
   callbackUrl: string
   filters: SubscriptionFilters
   flow: FlowInfo
+  /** The catalogue's event type this subscription receives; goods received when absent. */
+  eventType?: string
   /** Given only when seeding (a benchmark); otherwise fresh random ones. */
   id?: string
   secret?: string
@@ -50,7 +59,7 @@ export interface NewSubscription {
 
 /** A new active record, callback and secret sealed to it; the plaintext secret is answered once, here. */
 export function newSubscriptionRecord(box: SecretBox, input: NewSubscription): { record: SubscriptionRecord; secret: string } {
-  const { tenantId, callbackUrl, filters, flow } = input
+  const { tenantId, callbackUrl, filters, flow, eventType = GOODS_RECEIVED } = input
   const id = input.id ?? newSubscriptionId()
   const secret = input.secret ?? newSigningSecret()
   const callback = canonicalCallback(callbackUrl)
@@ -58,10 +67,10 @@ export function newSubscriptionRecord(box: SecretBox, input: NewSubscription): {
   const record: SubscriptionRecord = {
     id,
     tenantId,
-    eventType: GOODS_RECEIVED,
+    eventType,
     callbackSealed: box.seal(callback, sealingContext.callback(tenantId, id)),
     callbackRedacted: redactUrl(callback),
-    fingerprint: subscriptionFingerprint(box, tenantId, callbackUrl, filters),
+    fingerprint: subscriptionFingerprint(box, tenantId, callbackUrl, filters, eventType),
     secretSealed: box.seal(secret, sealingContext.secret(tenantId, id)),
     filters: canonicalFilters(filters),
     status: 'active',

@@ -1,7 +1,26 @@
 import type { Redis } from 'ioredis'
 import type { SubscriptionRecord } from '@arrivals/contracts'
 import type { RegistryKeys } from './layout.js'
-import { CREATE, REMOVE, REPLACE } from './scripts.js'
+import { CREATE, EVERY_STORE, REMOVE, REPLACE } from './scripts.js'
+
+/** Per-tenant limits on subscriptions, enforced by `create`. */
+export interface SubscriptionQuotas {
+  /** Most subscriptions one tenant may have. */
+  subscriptions: number
+  /** Most subscriptions of one tenant on one store; those without a store filter count as one store. */
+  subscriptionsPerStore: number
+}
+
+/** The defaults the services' settings state (QUOTA_SUBSCRIPTIONS, QUOTA_SUBSCRIPTIONS_PER_STORE). */
+export const defaultSubscriptionQuotas: SubscriptionQuotas = { subscriptions: 10_000, subscriptionsPerStore: 100 }
+
+/** A new subscription was refused because a quota of its tenant is full; nothing was written. */
+export class QuotaExceededError extends Error {
+  constructor(readonly quota: 'subscriptions' | 'subscriptions-per-store' | 'stores', readonly limit: number, message: string) {
+    super(message)
+    this.name = 'QuotaExceededError'
+  }
+}
 
 export interface SubscriptionPage {
   items: SubscriptionRecord[]
@@ -19,8 +38,9 @@ export interface Subscriptions {
   /**
    * Stores a new record unless its fingerprint already names a stored subscription: then nothing is
    * written and that subscription's id is answered. Eight concurrent creates of one flow make one.
+   * A new record over a quota throws QuotaExceededError (an existing one is never refused).
    */
-  create(record: SubscriptionRecord): Promise<{ created: true } | { created: false; id: string }>
+  create(record: SubscriptionRecord, quotas?: SubscriptionQuotas): Promise<{ created: true } | { created: false; id: string }>
   get(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
   /** One record as stored (JSON), for a reader that checks records itself, as with `scan`. */
   getStored(tenantId: string, id: string): Promise<string | undefined>
@@ -110,10 +130,14 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
   }
 
   const facet: Subscriptions = {
-    async create(record) {
+    async create(record, quotas = defaultSubscriptionQuotas) {
       const { tenantId } = record
-      const [outcome, id] = await redis.eval(CREATE, 3, keys.fingerprints(tenantId), keys.subscriptions(tenantId), keys.version(tenantId),
-        record.fingerprint, record.id, JSON.stringify(record), keys.subscriptionsChanged, tenantId) as [string, string]
+      const store = record.filters.storeId ?? EVERY_STORE
+      const [outcome, id, limit] = await redis.eval(CREATE, 4,
+        keys.fingerprints(tenantId), keys.subscriptions(tenantId), keys.version(tenantId), keys.storeCounts(tenantId),
+        record.fingerprint, record.id, JSON.stringify(record), keys.subscriptionsChanged, tenantId, store,
+        quotas.subscriptions, quotas.subscriptionsPerStore) as [string, string, string?]
+      if (outcome === 'quota') throw quotaExceeded(id as 'subscriptions' | 'subscriptions-per-store', Number(limit), record.filters.storeId)
       return outcome === 'created' ? { created: true } : { created: false, id }
     },
 
@@ -137,7 +161,7 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
       return next === '0' ? { items } : { items, nextCursor: next }
     },
 
-    async *scan(tenantId, pageSize = 1_000) {
+    async* scan(tenantId, pageSize = 1_000) {
       let cursor = '0'
       do {
         const [next, flat] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', pageSize)
@@ -183,8 +207,8 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
     },
 
     async remove(tenantId, id) {
-      const removed = await redis.eval(REMOVE, 5, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
-        keys.attempts(tenantId, id), keys.failures(tenantId, id), id, keys.subscriptionsChanged, tenantId) as number
+      const removed = await redis.eval(REMOVE, 6, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
+        keys.attempts(tenantId, id), keys.failures(tenantId, id), keys.storeCounts(tenantId), id, keys.subscriptionsChanged, tenantId) as number
       return removed === 1
     },
 
@@ -200,7 +224,8 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
         await execOrThrow(pipeline)
       }
       for (const tenantId of tenants) {
-        await execOrThrow(redis.multi().incr(keys.version(tenantId)).publish(keys.subscriptionsChanged, tenantId))
+        // The per-store counts are rebuilt from the records at the next create.
+        await execOrThrow(redis.multi().del(keys.storeCounts(tenantId)).incr(keys.version(tenantId)).publish(keys.subscriptionsChanged, tenantId))
       }
     },
 
@@ -222,6 +247,14 @@ export function subscriptions(redis: Redis, keys: RegistryKeys): Subscriptions {
     },
   }
   return facet
+}
+
+/** The refusal of a create over a quota, in words that name the quota and its limit. */
+export function quotaExceeded(quota: 'subscriptions' | 'subscriptions-per-store', limit: number, storeId: string | undefined): QuotaExceededError {
+  const message = quota === 'subscriptions'
+    ? `your tenant has reached its quota of ${limit} subscriptions (QUOTA_SUBSCRIPTIONS); delete unused ones, or ask your operator to raise it`
+    : `your tenant has reached its quota of ${limit} subscriptions per store (QUOTA_SUBSCRIPTIONS_PER_STORE) ${storeId ? `on store ${storeId}` : 'for every store (no store filter)'}; delete unused ones, or ask your operator to raise it`
+  return new QuotaExceededError(quota, limit, message)
 }
 
 /** Runs a pipeline or transaction and throws the first command error it answers. */

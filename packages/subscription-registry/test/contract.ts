@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { historyLimits, type SubscriptionRegistry, type SubscriptionsChanged } from '../src/index.js'
+import { historyLimits, QuotaExceededError, type SubscriptionRegistry, type SubscriptionsChanged } from '../src/index.js'
 import { attemptRecord, deadLetterRecord, eventually, subscriptionId, subscriptionRecord, tenantId } from './support.js'
 
 /**
@@ -153,6 +153,46 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       expect(pages).toBeGreaterThan(1)
     })
 
+    it('refuses a new subscription over the tenant\'s quota, naming it, with nothing written; a re-subscribe never', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const quotas = { subscriptions: 2, subscriptionsPerStore: 10 }
+      const first = subscriptionRecord(tenant)
+      await subscriptions.create(first, quotas)
+      await subscriptions.create(subscriptionRecord(tenant), quotas)
+      const before = await all(tenant)
+      const version = await subscriptions.version(tenant)
+      const over = subscriptionRecord(tenant)
+      const refused = await subscriptions.create(over, quotas).catch((error: unknown) => error)
+      expect(refused).toBeInstanceOf(QuotaExceededError)
+      expect(refused).toMatchObject({ quota: 'subscriptions', limit: 2, message: expect.stringMatching(/quota of 2 subscriptions \(QUOTA_SUBSCRIPTIONS\)/) })
+      expect(await all(tenant)).toEqual(before)
+      expect(await subscriptions.version(tenant)).toBe(version)
+      expect(await subscriptions.idByFingerprint(tenant, over.fingerprint)).toBeUndefined()
+      // The same flow again is no new subscription, and another tenant has its own quota.
+      expect(await subscriptions.create({ ...subscriptionRecord(tenant), fingerprint: first.fingerprint }, quotas)).toEqual({ created: false, id: first.id })
+      expect(await subscriptions.create(subscriptionRecord(tenantId('fabrikam')), quotas)).toEqual({ created: true })
+      // A removal makes room.
+      await subscriptions.remove(tenant, first.id)
+      expect(await subscriptions.create(over, quotas)).toEqual({ created: true })
+    })
+
+    it('counts subscriptions per store (those for every store as one more store), and frees a slot on removal', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const quotas = { subscriptions: 100, subscriptionsPerStore: 2 }
+      const onStore7 = [subscriptionRecord(tenant, { filters: { storeId: 'store-7' } }), subscriptionRecord(tenant, { filters: { storeId: 'store-7', sku: 'A' } })]
+      for (const record of onStore7) await subscriptions.create(record, quotas)
+      await expect(subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-7' } }), quotas))
+        .rejects.toMatchObject({ quota: 'subscriptions-per-store', limit: 2, message: expect.stringMatching(/quota of 2 subscriptions per store \(QUOTA_SUBSCRIPTIONS_PER_STORE\) on store store-7/) })
+      expect(await subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-8' } }), quotas)).toEqual({ created: true })
+      for (let n = 0; n < 2; n++) await subscriptions.create(subscriptionRecord(tenant), quotas)
+      await expect(subscriptions.create(subscriptionRecord(tenant), quotas)).rejects.toMatchObject({ quota: 'subscriptions-per-store', message: expect.stringMatching(/for every store/) })
+      await subscriptions.remove(tenant, onStore7[0]!.id)
+      expect(await subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-7' } }), quotas)).toEqual({ created: true })
+      expect((await all(tenant)).size).toBe(5)
+    })
+
     it('answers nothing for an empty tenant', async () => {
       const { subscriptions } = registry()
       const tenant = tenantId('empty')
@@ -226,6 +266,29 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       expect(await deadLetters.remove(tenant, [])).toBe(0)
     })
 
+    it('walks "since T" a bounded number at a time, never skipping one of the millisecond where it stops', async () => {
+      const { deadLetters } = registry()
+      const tenant = tenantId('contoso')
+      const base = Date.now() - 60_000
+      // Five of sub_a and five of sub_b, alternating, two per millisecond.
+      const records = Array.from({ length: 10 }, (_, index) => deadLetterRecord(tenant, { subscriptionId: index % 2 === 0 ? 'sub_a' : 'sub_b' }))
+      for (const [index, record] of records.entries()) await deadLetters.archive(record, new Date(base + Math.floor(index / 2)))
+      const seen: string[] = []
+      let from = base
+      let calls = 0
+      for (;;) {
+        const page = await deadLetters.scanSince(tenant, 'sub_a', from, 3)
+        calls += 1
+        seen.push(...page.records.map((record) => record.id))
+        if (page.nextSinceMs === undefined) break
+        expect(page.nextSinceMs).toBeGreaterThan(from)
+        from = page.nextSinceMs
+      }
+      expect(calls).toBe(3)
+      expect(seen.sort()).toEqual(records.filter((record) => record.subscriptionId === 'sub_a').map((record) => record.id).sort())
+      expect(await deadLetters.scanSince(tenant, 'sub_a', base + 10, 3)).toEqual({ records: [] })
+    })
+
     it('drops a tenant\'s dead letters older than the maximum age on the next write', async () => {
       const { deadLetters } = registry()
       const tenant = tenantId('contoso')
@@ -244,6 +307,19 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       const records = Array.from({ length: 3 }, () => deadLetterRecord(null, { class: 'pipeline', subscriptionId: null, body: 'not json' }))
       for (const record of records) await deadLetters.archive(record)
       expect((await deadLetters.listWithoutTenant(2)).map((r) => r.id)).toEqual([records[2]!.id, records[1]!.id])
+    })
+
+    it('parks a tenant\'s record in the list without a tenant, as it is, and leaves the tenant\'s archive alone', async () => {
+      const { deadLetters } = registry()
+      const tenant = tenantId('contoso')
+      const archived = deadLetterRecord(tenant)
+      await deadLetters.archive(archived)
+      const parked = deadLetterRecord(tenant, { class: 'pipeline', subscriptionId: null, reason: 'parked: the archive could not store this dead letter', body: '{"kind":"deliver"' })
+      await deadLetters.park(parked)
+      // Newest first in the shared list (other tests' records may follow it).
+      expect(await deadLetters.listWithoutTenant(1)).toEqual([parked])
+      expect(await deadLetters.get(tenant, parked.id)).toBeUndefined()
+      expect((await deadLetters.list(tenant, { limit: 10, offset: 0 })).map((r) => r.id)).toEqual([archived.id])
     })
   })
 }

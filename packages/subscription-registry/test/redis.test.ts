@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { historyLimits as legacyHistoryLimits, redisKeys } from '@arrivals/contracts'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
 import { createSubscriptionRegistry, type SubscriptionRegistry, type SubscriptionsChanged } from '../src/index.js'
 import { historyLimits, registryKeys } from '../src/layout.js'
@@ -159,20 +158,22 @@ describe('watch', () => {
   })
 })
 
-describe('layout', () => {
-  it('is the one the dispatcher still reads through contracts until it moves onto the registry', () => {
-    const legacy = redisKeys(ns.namespace)
-    for (const name of ['subscriptions', 'fingerprints', 'version', 'deadLetters', 'deadLettersByTime'] as const) {
-      expect(keys[name]('t1')).toBe(legacy[name]('t1'))
-    }
-    expect(keys.attempts('t1', 'sub_a')).toBe(legacy.attempts('sub_a'))
-    expect(keys.failures('t1', 'sub_a')).toBe(legacy.failures('sub_a'))
-    expect(keys.subscriptionsChanged).toBe(legacy.subscriptionsChanged)
-    expect(keys.pipelineDeadLetters).toBe(legacy.pipelineDeadLetters)
-    expect(legacyHistoryLimits).toMatchObject({
-      attemptsPerSubscription: historyLimits.attemptsPerSubscription,
-      deadLettersPerTenant: historyLimits.deadLettersPerTenant,
-      deadLetterMaxAgeMs: historyLimits.deadLetterMaxAgeMs,
-    })
+describe('quotas on Redis', () => {
+  it('lets no concurrent creates overshoot a quota: counting and writing are one step', async () => {
+    const tenant = tenantId('contoso')
+    const quotas = { subscriptions: 5, subscriptionsPerStore: 100 }
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => registry.subscriptions.create(subscriptionRecord(tenant), quotas)))
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(5)
+    expect(await redis.hlen(keys.subscriptions(tenant))).toBe(5)
+  })
+
+  it('rebuilds the per-store counts from the records when they are missing (before quotas, a bulk import, a 410 removal)', async () => {
+    const tenant = tenantId('contoso')
+    const quotas = { subscriptions: 100, subscriptionsPerStore: 3 }
+    await registry.subscriptions.importAll(Array.from({ length: 3 }, () => subscriptionRecord(tenant, { filters: { storeId: 'store-1' } })))
+    expect(await redis.exists(keys.storeCounts(tenant))).toBe(0)
+    await expect(registry.subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-1' } }), quotas)).rejects.toMatchObject({ quota: 'subscriptions-per-store' })
+    expect(await registry.subscriptions.create(subscriptionRecord(tenant, { filters: { storeId: 'store-2' } }), quotas)).toEqual({ created: true })
+    expect(await redis.hgetall(keys.storeCounts(tenant))).toEqual({ 'store-1': '3', 'store-2': '1' })
   })
 })

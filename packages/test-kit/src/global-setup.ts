@@ -77,8 +77,8 @@ export async function findInfrastructure(probes: InfrastructureProbes): Promise<
     await teardown()
     throw new Error(
       `The tests need a real RabbitMQ and Redis; nothing answers: ${missing.join(', ')}. ` +
-        'Set AMQP_URL and REDIS_URL, start a Docker engine (testcontainers starts both), ' +
-        'or run them locally (apt-get install rabbitmq-server redis-server).',
+      'Set AMQP_URL and REDIS_URL, start a Docker engine (testcontainers starts both), ' +
+      'or run them locally (apt-get install rabbitmq-server redis-server).',
     )
   }
   return { amqpUrl, redisUrl, teardown }

@@ -55,15 +55,28 @@ export function spawnService(entry: string | URL, env: Record<string, string>, o
   }
 }
 
-/** A port nobody listens on right now (the kernel's pick for port 0). */
+// Below Linux's ephemeral range (32768-60999): the kernel hands those out as source ports of
+// outgoing connections, so a port picked there for a service that is killed and restarted (the
+// drills) could meanwhile be taken by some client's connection (seen: EADDRINUSE, then another
+// process answering on the service's address).
+const PORTS_FROM = 20_000
+const PORTS_TO = 32_767
+
+/** A port nobody listens on right now, outside the ephemeral range. */
 export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 100; tries++) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM + 1))
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free port between ${PORTS_FROM} and ${PORTS_TO} after 100 tries`)
+}
+
+async function canListen(port: number): Promise<boolean> {
   const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => resolve(true))
   })
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (!address || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
+  if (listening) await new Promise<void>((resolve) => server.close(() => resolve()))
+  return listening
 }

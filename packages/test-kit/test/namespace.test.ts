@@ -1,7 +1,7 @@
 import amqp from 'amqplib'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { declareTopology, inventoryKeys, topologyNames } from '@arrivals/contracts'
+import { brokerTopology, inventoryKeys, topologyNames } from '@arrivals/contracts'
 import { createNamespace } from '../src/index.js'
 
 describe('a namespace per test file', () => {
@@ -15,8 +15,12 @@ describe('a namespace per test file', () => {
     const redis = new Redis(ns.redisUrl)
     try {
       const setup = await connection.createChannel()
-      await declareTopology(setup, ns.namespace, { retryDelaysMs: [5_000] })
-      await declareTopology(setup, neighbour.namespace)
+      // Declared by hand from the topology data (the kit cannot use the messaging package, which tests with it).
+      for (const { exchanges, queues, bindings } of [brokerTopology(ns.namespace, { retryDelaysMs: [5_000] }), brokerTopology(neighbour.namespace)]) {
+        for (const exchange of exchanges) await setup.assertExchange(exchange.name, exchange.type, exchange.options)
+        for (const queue of queues) await setup.assertQueue(queue.name, queue.options)
+        for (const binding of bindings) await setup.bindQueue(binding.queue, binding.exchange, binding.routingKey)
+      }
       await setup.close()
       await redis.hset(inventoryKeys(ns.namespace).stores('contoso'), 'ams-01', '{}')
       await redis.set(inventoryKeys(neighbour.namespace).idempotency('contoso', 'key-1'), 'kept')

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 
-/** A consumed message as the stages see it (the broker adapter builds it from amqplib's). */
+/** A consumed message as the stages see it (what @arrivals/messaging hands a consumer has these fields, and more). */
 export interface BrokerMessage {
   content: Buffer
   headers: Record<string, unknown>

@@ -1,7 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
-/** Every metric the dispatcher exports, registered on the registry it is given (the app's /metrics). */
-export function createDispatcherMetrics(registry: Registry, openCircuits: () => number) {
+/**
+ * Every metric the dispatcher exports, registered on the registry it is given (the app's /metrics).
+ * `consumersUp` says, per consumer, whether it is consuming (the broker knows; read at scrape time).
+ */
+export function createDispatcherMetrics(registry: Registry, openCircuits: () => number, consumersUp: () => Record<string, boolean> = () => ({})) {
   const registers = [registry]
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Counter<L>({ name, help, labelNames, registers })
   return {
@@ -38,6 +41,9 @@ export function createDispatcherMetrics(registry: Registry, openCircuits: () => 
       help: '1 while the consumer of that queue is consuming, else 0.',
       labelNames: ['consumer'] as const,
       registers,
+      collect() {
+        for (const [consumer, up] of Object.entries(consumersUp())) this.set({ consumer }, up ? 1 : 0)
+      },
     }),
     inFlight: new Gauge({
       name: 'dispatcher_in_flight_messages',

@@ -1,4 +1,4 @@
-import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, DeliveryTask, GoodsReceivedEvent, SubscriptionRecord } from '@arrivals/contracts'
+import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, ArrivalsEvent, CatalogueEntry, DeliveryTask, SubscriptionRecord } from '@arrivals/contracts'
 import type { KeyObject } from 'node:crypto'
 import type { BaseLogger } from 'pino'
 import type { BrokerMessage } from './messages.js'
@@ -6,7 +6,8 @@ import type { SendResult } from './policies/retry-policy.js'
 
 // The narrow interfaces the stages need, each with the one adapter that implements it named beside it.
 // The stages import these, never an adapter, so the unit tests fake them and an adapter can be
-// swapped (the shared messaging package, the subscription registry) without touching a stage.
+// swapped (the shared messaging package) without touching a stage. The Redis adapters are thin layers over
+// @arrivals/subscription-registry, the one module that knows the subscription layout and its scripts.
 
 /** The structured logger the pipeline writes to (pino's and fastify's): fields first, then the message. */
 export type Log = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>
@@ -25,7 +26,7 @@ export interface Subscription {
 
 /** Fan-out: the tenant's active subscriptions an event matches (adapters/redis/subscription-cache.ts). */
 export interface SubscriptionMatcher {
-  match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]>
+  match(tenantId: string, event: ArrivalsEvent, entry: CatalogueEntry): Promise<Subscription[]>
 }
 
 /** Deliver: one subscription, and what this process knows was answered 410 (adapters/redis/subscription-cache.ts). */
@@ -59,9 +60,9 @@ export interface DeadLetters {
 
 /** Deliver: the attempt history, best effort and never awaited on the hot path (adapters/redis/attempt-log.ts). */
 export interface AttemptRecorder {
-  record(subscriptionId: string, attempt: AttemptRecord): void
+  record(tenantId: string, subscriptionId: string, attempt: AttemptRecord): void
   /** The subscription answered: its consecutive-failure count starts again. */
-  succeeded(subscriptionId: string): void
+  succeeded(tenantId: string, subscriptionId: string): void
 }
 
 export interface FailureCount {
@@ -72,10 +73,10 @@ export interface FailureCount {
 /** Deliver: the only changes the dispatcher makes to subscriptions (adapters/redis/subscription-changes.ts). */
 export interface SubscriptionChanger {
   /** Counts one more consecutive failure; returns the count and when the streak started. */
-  recordFailure(subscriptionId: string, now?: number): Promise<FailureCount>
-  /** Disables the subscription with a reason; false when it was changed or removed meanwhile. */
+  recordFailure(tenantId: string, subscriptionId: string, now?: number): Promise<FailureCount>
+  /** Disables the subscription with a reason (and ends its streak); false when it was changed or removed meanwhile. */
   disable(tenantId: string, subscriptionId: string, reason: string): Promise<boolean>
-  /** Removes the subscription (410 Gone); false when it was already gone. */
+  /** Removes the subscription with its attempt history and streak (410 Gone); false when it was already gone. */
   remove(tenantId: string, subscriptionId: string): Promise<boolean>
 }
 
@@ -94,10 +95,10 @@ export interface WebhookSender {
   send(request: WebhookRequest): Promise<SendResult>
 }
 
-/** Archive stage: writes one dead letter's record (adapters/redis/dead-letter-archive.ts). */
+/** Archive stage: writes one dead letter's record (the registry's `deadLetters`, as it is). */
 export interface DeadLetterArchive {
-  write(record: DeadLetterRecord, now: Date): Promise<void>
-  /** Keeps a dead letter that could not be written as it was in the operators' pipeline list. */
+  archive(record: DeadLetterRecord, now: Date): Promise<void>
+  /** Keeps a dead letter that could not be archived as it was in the operators' list of pipeline dead letters. */
   park(record: DeadLetterRecord): Promise<void>
 }
 

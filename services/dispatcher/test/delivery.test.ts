@@ -40,7 +40,7 @@ describe('fan-out and delivery', () => {
     const attempts = await atLeast(1, () => world.attempts(id), 'an attempt record')
     expect(attempts[0]).toMatchObject({ outcome: 'delivered', status: 200, attempt: 1, eventId: event.id })
     // The history expires when nothing is added to it (30 days), so a deleted subscription's does too.
-    const ttl = await world.redis.pttl(world.keys.attempts(id))
+    const ttl = await world.redis.pttl(world.keys.attempts(tenantId, id))
     expect(ttl).toBeGreaterThan(29 * 86_400_000)
     expect(ttl).toBeLessThanOrEqual(30 * 86_400_000)
   })

@@ -1,4 +1,5 @@
-import { GOODS_RECEIVED, createSecretBox, deliveryIdFor, historyLimits, sealingContext, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { GOODS_RECEIVED, createSecretBox, deliveryIdFor, sealingContext, topologyNames, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
+import { historyLimits } from '@arrivals/subscription-registry'
 import { startReceiver, waitFor, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
 import amqp from 'amqplib'
 import { randomBytes } from 'node:crypto'
@@ -71,9 +72,12 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     script.set('/gone', [{ status: 410 }])
     const { id, record } = await world.subscribe({ tenantId, url: `${receiver.url}/gone` })
     const versionBefore = Number(await world.redis.get(world.keys.version(tenantId)))
+    // The quota's per-store counts, as the registry's create keeps them: the removal must not leave them stale.
+    await world.redis.hset(world.keys.storeCounts(tenantId), 'every store', '1')
     await world.publish(receipt(tenantId))
     await waitFor(async () => !(await world.redis.hexists(world.keys.subscriptions(tenantId), id)), { what: 'the subscription removed' })
     expect(await world.redis.hexists(world.keys.fingerprints(tenantId), record.fingerprint)).toBe(0)
+    expect(await world.redis.exists(world.keys.storeCounts(tenantId))).toBe(0)
     expect(Number(await world.redis.get(world.keys.version(tenantId)))).toBeGreaterThan(versionBefore)
     const attempts = await atLeast(1, () => world.attempts(id), 'an attempt record')
     expect(attempts[0]).toMatchObject({ outcome: 'gone', status: 410 })
@@ -154,7 +158,7 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(dead!.reason).toMatch(/CALLBACK_ENCRYPTION_KEY/)
     expect(dead!.task?.deliveryId).toBe(deliveryIdFor(event.id, id))
     expect(at('/wrong-key')).toHaveLength(0)
-    expect(await world.redis.exists(world.keys.failures(id))).toBe(0)
+    expect(await world.redis.exists(world.keys.failures(tenantId, id))).toBe(0)
   })
 
   it('gives up on a 4xx after MAX_4XX_ATTEMPTS', async () => {

@@ -1,4 +1,5 @@
-import { sealingContext } from '@arrivals/contracts'
+import { goodsReceived, sealingContext } from '@arrivals/contracts'
+import { createSubscriptionRegistry } from '@arrivals/subscription-registry'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { SubscriptionCache } from '../src/adapters/redis/subscription-cache.js'
 import { receipt, tenant, World } from './support.js'
@@ -10,7 +11,7 @@ describe('subscription cache', () => {
   afterAll(() => world.close())
 
   function cache(recheckMs = 1_000) {
-    return new SubscriptionCache({ redis: world.redis, keys: world.keys, box: world.box, log: silent, recheckMs })
+    return new SubscriptionCache({ subscriptions: createSubscriptionRegistry({ redis: world.redis, namespace: world.ns.namespace }).subscriptions, box: world.box, log: silent, recheckMs })
   }
 
   it('matches one store among thousands of subscriptions of the tenant, from memory', async () => {
@@ -29,13 +30,13 @@ describe('subscription cache', () => {
     await pipeline.exec()
     const subject = cache()
     const hscan = vi.spyOn(world.redis, 'hscan')
-    const matches = await subject.match(tenantId, receipt(tenantId, { storeId: 'store-4321' }))
+    const matches = await subject.match(tenantId, receipt(tenantId, { storeId: 'store-4321' }), goodsReceived)
     expect(matches.map((m) => m.record.id)).toEqual(['sub_store4321'])
     expect(matches[0]!.callbackUrl()).toBe('https://flows.example.com/4321?sig=x')
     const pages = hscan.mock.calls.length
     expect(pages).toBeGreaterThan(1)
     // Served from memory now: no more reads, whatever the store.
-    for (let n = 0; n < 100; n++) expect(await subject.match(tenantId, receipt(tenantId, { storeId: `store-${n}` }))).toHaveLength(1)
+    for (let n = 0; n < 100; n++) expect(await subject.match(tenantId, receipt(tenantId, { storeId: `store-${n}` }), goodsReceived)).toHaveLength(1)
     expect(hscan.mock.calls.length).toBe(pages)
     // A task of a subscription that does not exist reads that one record, not the tenant, and only once.
     const hget = vi.spyOn(world.redis, 'hget')
@@ -50,10 +51,10 @@ describe('subscription cache', () => {
   it('notices a change through the version even when the notification was lost', async () => {
     const tenantId = tenant()
     const subject = cache(100)
-    expect(await subject.match(tenantId, receipt(tenantId))).toHaveLength(0)
+    expect(await subject.match(tenantId, receipt(tenantId), goodsReceived)).toHaveLength(0)
     const { id } = await world.subscribe({ tenantId, url: 'https://flows.example.com/hook' })
     await new Promise((resolve) => setTimeout(resolve, 150))
     // `subject` never subscribed to the channel: only the version check can tell it.
-    expect((await subject.match(tenantId, receipt(tenantId))).map((m) => m.record.id)).toEqual([id])
+    expect((await subject.match(tenantId, receipt(tenantId), goodsReceived)).map((m) => m.record.id)).toEqual([id])
   })
 })

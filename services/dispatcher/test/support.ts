@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import {
-  createEventPublisher, createSecretBox, goodsReceivedEvent, redactUrl, redisKeys, sealingContext,
-  type AttemptRecord, type EventPublisher, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
+  createSecretBox, goodsReceivedEvent, redactUrl, sealingContext,
+  type AttemptRecord, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
 } from '@arrivals/contracts'
+import { createEventPublisher, type EventPublisher } from '@arrivals/messaging'
+import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
@@ -48,7 +50,9 @@ export interface SeedInput {
 export class World {
   readonly ns = createNamespace('dispatcher')
   readonly redis = new Redis(this.ns.redisUrl)
-  readonly keys = redisKeys(this.ns.namespace)
+  readonly keys = registryKeys(this.ns.namespace)
+  /** The tenant of each subscription `subscribe` wrote (the history is read by tenant and subscription). */
+  private readonly tenants = new Map<string, string>()
   readonly key = randomBytes(32)
   readonly box = createSecretBox(this.key)
   readonly apps: FastifyInstance[] = []
@@ -92,16 +96,18 @@ export class World {
       .incr(this.keys.version(input.tenantId))
       .exec()
     await this.redis.publish(this.keys.subscriptionsChanged, input.tenantId)
+    this.tenants.set(id, input.tenantId)
     return { id, secret, record }
   }
 
   async publish(event: GoodsReceivedEvent, traceparent?: string): Promise<void> {
-    this.publisher ??= createEventPublisher({ url: this.ns.amqpUrl, namespace: this.ns.namespace })
+    this.publisher ??= createEventPublisher({ url: this.ns.amqpUrl, namespace: this.ns.namespace, clientName: 'dispatcher-test-publisher' })
     await this.publisher.publish(event, traceparent ? { traceparent } : {})
   }
 
   async attempts(subscriptionId: string): Promise<AttemptRecord[]> {
-    return (await this.redis.lrange(this.keys.attempts(subscriptionId), 0, -1)).map((json) => JSON.parse(json) as AttemptRecord)
+    const tenantId = this.tenants.get(subscriptionId) ?? ''
+    return (await this.redis.lrange(this.keys.attempts(tenantId, subscriptionId), 0, -1)).map((json) => JSON.parse(json) as AttemptRecord)
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
 import storeCatalogue from './plugins/app/store-catalogue.js'
 import openapi from './plugins/external/openapi.js'
+import adjustments from './routes/adjustments.js'
 import receipts from './routes/receipts.js'
 import { errorResponses } from './schemas/errors.js'
 import stores from './routes/stores.js'
@@ -54,7 +55,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
     },
   })
   await app.register(events, { url: settings.amqpUrl, namespace: settings.namespace, confirmTimeoutMs: settings.confirmTimeoutMs })
-  await app.register(storeCatalogue, { namespace: settings.namespace })
+  await app.register(storeCatalogue, { namespace: settings.namespace, quota: settings.quotaStores })
   await app.register(idempotency, {
     namespace: settings.namespace,
     ttlSeconds: settings.idempotencyTtlSeconds,
@@ -67,9 +68,14 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   // (/healthz, /readyz, /metrics) and the documentation (/docs) stay outside, so they need neither.
   await app.register(async (api) => {
     const withTypes = api.withTypeProvider<TypeBoxTypeProvider>()
-    await withTypes.register(tenantAuth, { authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))] })
+    await withTypes.register(tenantAuth, {
+      authenticators: [apiKeyAuthenticator((hash) => settings.apiKeys.get(hash))],
+      failuresPerMinute: settings.authFailuresPerMinute,
+    })
     await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'this API key' })
-    await withTypes.register(receipts, { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs })
+    const publishing = { eventSource: settings.eventSource, confirmTimeoutMs: settings.confirmTimeoutMs }
+    await withTypes.register(receipts, publishing)
+    await withTypes.register(adjustments, publishing)
     await withTypes.register(stores)
     await withTypes.register(callerRoute, { tag: 'stores', errors: errorResponses(401, 429) })
   })

@@ -12,7 +12,7 @@ describe('settings', () => {
   it('reads the defaults and the inventory settings', () => {
     const settings = readSettings({ API_KEYS: 'contoso:0123456789abcdef', CONFIRM_TIMEOUT_MS: '2500', RATE_LIMIT_PER_MINUTE: '60' })
     expect(settings).toMatchObject({ port: 3001, namespace: 'arrivals', confirmTimeoutMs: 2_500, rateLimitPerMinute: 60, idempotencyTtlSeconds: 86_400 })
-    expect([...settings.apiKeys.values()]).toEqual(['contoso'])
+    expect([...settings.apiKeys.values()].map((credential) => credential.tenantId)).toEqual(['contoso'])
   })
 
   it('lists every problem at once, without echoing a key', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import amqp from 'amqplib'
 import type { FastifyInstance } from 'fastify'
-import { brokerTopology, parseEvent, topologyNames, type GoodsReceivedEvent } from '@arrivals/contracts'
+import { GOODS_RECEIVED, brokerTopology, parseEvent, topologyNames, type ArrivalsEvent, type GoodsReceivedEvent } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
 import { hashApiKey } from '@arrivals/service-kit'
 import type { TestNamespace } from '@arrivals/test-kit'
@@ -26,11 +26,13 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
     port: 0,
     host: '127.0.0.1',
     logLevel: 'silent',
-    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), t.id])),
+    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), { tenantId: t.id, role: 'maker' as const }])),
     confirmTimeoutMs: 5_000,
     rateLimitPerMinute: 10_000,
     idempotencyTtlSeconds: 3_600,
     eventSource: 'urn:arrivals:inventory-test',
+    authFailuresPerMinute: 0,
+    quotaStores: 5_000,
     ...overrides,
   }
 }
@@ -51,10 +53,31 @@ export function receipt(overrides: Record<string, unknown> = {}): Record<string,
   }
 }
 
+export function adjustment(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    reason: 'damaged',
+    note: 'Pallet dropped at the dock',
+    adjustedAt: '2026-03-02T14:00:00.000Z',
+    items: [
+      { sku: 'SKU-1', name: 'Oat milk 1 l', quantityDelta: -4, unit: 'case' },
+      { sku: 'SKU-3', quantityDelta: 1 },
+    ],
+    ...overrides,
+  }
+}
+
 export function postReceipt(app: FastifyInstance, who: TestTenant, storeId: string, body: unknown, headers: Record<string, string> = {}) {
+  return postRecording(app, who, `/v1/stores/${storeId}/receipts`, body, headers)
+}
+
+export function postAdjustment(app: FastifyInstance, who: TestTenant, storeId: string, body: unknown, headers: Record<string, string> = {}) {
+  return postRecording(app, who, `/v1/stores/${storeId}/adjustments`, body, headers)
+}
+
+function postRecording(app: FastifyInstance, who: TestTenant, url: string, body: unknown, headers: Record<string, string>) {
   return app.inject({
     method: 'POST',
-    url: `/v1/stores/${storeId}/receipts`,
+    url,
     headers: { 'content-type': 'application/json', 'x-api-key': who.apiKey, ...headers },
     payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   })
@@ -85,11 +108,21 @@ export class EventQueue {
     }
   }
 
+  /** Takes every message and parses each as a contract event of any type (throws if one is invalid). */
+  async anyEvents(): Promise<{ event: ArrivalsEvent; message: amqp.GetMessage }[]> {
+    return (await this.drain()).map((message) => {
+      const parsed = parseEvent(message.content)
+      if (!parsed.ok) throw new Error(`invalid event on the queue: ${parsed.reason}`)
+      return { event: parsed.event, message }
+    })
+  }
+
   /** Takes every message and parses each as a contract event (throws if one is invalid). */
   async events(): Promise<{ event: GoodsReceivedEvent; message: amqp.GetMessage }[]> {
     return (await this.drain()).map((message) => {
       const parsed = parseEvent(message.content)
       if (!parsed.ok) throw new Error(`invalid event on the queue: ${parsed.reason}`)
+      if (parsed.event.type !== GOODS_RECEIVED) throw new Error(`expected ${GOODS_RECEIVED} on the queue, got ${parsed.event.type}`)
       return { event: parsed.event, message }
     })
   }

@@ -13,6 +13,7 @@ import openapi from './plugins/external/openapi.js'
 import connector from './routes/connector.js'
 import operatorConsole from './routes/console.js'
 import operator from './routes/operator.js'
+import stores from './routes/stores.js'
 import trigger from './routes/trigger.js'
 import { errorResponses } from './schemas/errors.js'
 import type { SubscriptionsSettings } from './settings.js'
@@ -51,7 +52,11 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
       rabbitmq: () => app.deliveries.reachable(),
     },
   })
-  await app.register(subscriptionStore, { namespace: settings.namespace, encryptionKey: settings.encryptionKey })
+  await app.register(subscriptionStore, {
+    namespace: settings.namespace,
+    encryptionKey: settings.encryptionKey,
+    quotas: { subscriptions: settings.quotaSubscriptions, subscriptionsPerStore: settings.quotaSubscriptionsPerStore },
+  })
   await app.register(deliveryHistory, { namespace: settings.namespace })
   await app.register(connector, { publicBaseUrl: settings.publicBaseUrl, entraAudience: settings.entra?.audience })
   await app.register(operatorConsole)
@@ -67,6 +72,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
     await withTypes.register(tenantAuth, {
       authenticators,
       hint: settings.entra ? 'send X-API-Key or Authorization: Bearer <Entra ID access token>' : "send your tenant's API key in the X-API-Key header",
+      failuresPerMinute: settings.authFailuresPerMinute,
     })
     await withTypes.register(rateLimitPerCredential, { perMinute: settings.rateLimitPerMinute, whose: 'these credentials' })
     await withTypes.register(trigger, {
@@ -74,6 +80,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
       publicBaseUrl: settings.publicBaseUrl,
       callbackPolicy: { allowPrivate: settings.callbackAllowPrivate, allowedHosts: settings.callbackAllowedHosts, allowedPorts: settings.callbackAllowedPorts },
     })
+    await withTypes.register(stores, { namespace: settings.namespace })
     await withTypes.register(operator)
     await withTypes.register(callerRoute, { tag: 'subscriptions', errors: errorResponses(401, 429) })
   })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { GOODS_RECEIVED, type DeliveryTask, type GoodsReceivedNotification, type SubscriptionRecord } from '@arrivals/contracts'
+import { catalogueEntry, goodsReceived, type DeliveryTask, type Notification, type SubscriptionRecord } from '@arrivals/contracts'
 
 /** A new webhook-id for a delivery that is not an event's (a test notification). */
 export function newDeliveryId(): string {
@@ -7,25 +7,15 @@ export function newDeliveryId(): string {
 }
 
 /**
- * A realistic notification that matches the subscription's own filters, so the flow's conditions
- * see what a real one would carry.
+ * A realistic notification of the subscription's event type that matches its own filters (the
+ * catalogue entry's sample), so the flow's conditions see what a real one would carry.
  */
-export function sampleNotification(record: SubscriptionRecord, now = new Date()): GoodsReceivedNotification {
-  const { storeId = 'sample-store', sku = 'SAMPLE-SKU', minQuantity = 1 } = record.filters
-  const quantity = Math.max(minQuantity, 12)
-  const at = now.toISOString()
-  return {
+export function sampleNotification(record: SubscriptionRecord, now = new Date()): Notification {
+  const entry = catalogueEntry(record.eventType) ?? goodsReceived
+  return entry.sample(record.filters, now.toISOString(), {
     eventId: `test-${randomBytes(12).toString('hex')}`,
-    eventType: GOODS_RECEIVED,
-    occurredAt: at,
-    receiptId: `test-receipt-${randomBytes(4).toString('hex')}`,
-    storeId,
-    storeName: storeId === 'sample-store' ? 'Sample store' : storeId,
-    supplier: 'Arrivals test notification',
-    receivedAt: at,
-    items: [{ sku, name: 'Sample product', quantity, unit: 'case' }],
-    totalQuantity: quantity,
-  }
+    objectId: `test-${randomBytes(4).toString('hex')}`,
+  })
 }
 
 export function testTask(record: SubscriptionRecord): DeliveryTask {

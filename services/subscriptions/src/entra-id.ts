@@ -3,6 +3,8 @@ import { HttpError, ServiceUnavailableError, type Authenticator } from '@arrival
 import type { EntraSettings } from './settings.js'
 
 const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/
+/** The app role (the token's `roles` claim) that makes a signed-in user or app an operator. */
+export const OPERATOR_APP_ROLE = 'Arrivals.Operator'
 
 /** Why a token was refused, in words a connector author can act on (never the token itself). */
 function refusal(error: unknown): string {
@@ -15,7 +17,8 @@ function refusal(error: unknown): string {
 /**
  * `Authorization: Bearer <token>` from Microsoft Entra ID: the signature is checked against the
  * tenant's published keys (JWKS, cached and refreshed by jose on an unknown key id), then the exact
- * issuer and audience, expiry and not-before. The Arrivals tenant is the token's `tid` claim.
+ * issuer and audience, expiry and not-before. The Arrivals tenant is the token's `tid` claim; the
+ * app role `Arrivals.Operator` in its `roles` claim makes the caller an operator, else a maker.
  */
 export function entraIdAuthenticator(settings: EntraSettings): Authenticator {
   const keys = createRemoteJWKSet(new URL(settings.jwksUrl), { timeoutDuration: 5_000, cooldownDuration: 30_000 })
@@ -44,6 +47,7 @@ export function entraIdAuthenticator(settings: EntraSettings): Authenticator {
     }
     const tenantId = payload.tid
     if (typeof tenantId !== 'string' || !TENANT_ID.test(tenantId)) throw new HttpError(401, 'the bearer token\'s "tid" claim is not a tenant id', 'INVALID_TOKEN')
-    return tenantId
+    const roles = Array.isArray(payload.roles) ? payload.roles : []
+    return { tenantId, role: roles.includes(OPERATOR_APP_ROLE) ? 'operator' : 'maker' }
   }
 }

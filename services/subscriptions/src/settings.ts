@@ -1,8 +1,8 @@
 import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
 import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
 import {
-  boolean, commonSettingsTable, integer, list, optionalText, parseApiKeys, parsed, readSettingsTable, setting, SettingsError, splitList,
-  type CommonSettings, type Env,
+  authFailuresPerMinute, boolean, commonSettingsTable, integer, list, optionalText, parseApiKeys, parsed, readSettingsTable, setting, SettingsError,
+  splitList, type CommonSettings, type Credential, type Env,
 } from '@arrivals/service-kit'
 
 /** Microsoft Entra ID bearer tokens: who may sign them and for whom they must be issued. */
@@ -20,8 +20,8 @@ export interface EntraSettings {
 }
 
 export interface SubscriptionsSettings extends CommonSettings {
-  /** SHA-256 of each bootstrap API key → the tenant it names. */
-  apiKeys: Map<string, string>
+  /** SHA-256 of each bootstrap API key → the tenant it names and its role (maker or operator). */
+  apiKeys: Map<string, Credential>
   /** 32 bytes (and the previous key during a rotation); seals callback URLs and signing secrets at rest (the dispatcher holds the same key). */
   encryptionKey: SecretBoxKeys
   /**
@@ -45,6 +45,12 @@ export interface SubscriptionsSettings extends CommonSettings {
   bodyLimitBytes: number
   /** How long publishing a delivery task waits for the broker's confirm. */
   confirmTimeoutMs: number
+  /** Failed authentications per client address per minute (per replica) before 429; 0: no limit. */
+  authFailuresPerMinute: number
+  /** Most subscriptions one tenant may have. */
+  quotaSubscriptions: number
+  /** Most subscriptions one tenant may have on one store (those for every store count as one more store). */
+  quotaSubscriptionsPerStore: number
 }
 
 const publicBaseUrl = parsed((raw) => {
@@ -78,8 +84,8 @@ const callbackPorts = parsed((raw) => parseCallbackPorts(raw, (message) => { thr
 /** Every variable the subscriptions service reads; the README's settings table is this table (a test compares them). */
 export const subscriptionsSettingsTable = {
   ...commonSettingsTable({ port: 3002, listensFor: 'the connector API, /docs, /healthz, /readyz and /metrics' }),
-  apiKeys: setting('API_KEYS', parsed(parseApiKeys, new Map<string, string>(), '(none)'),
-    '`tenantId:key,…`, keys of 16+ characters; required unless Entra ID is configured', { secret: true }),
+  apiKeys: setting('API_KEYS', parsed(parseApiKeys, new Map<string, Credential>(), '(none)'),
+    '`tenantId:key,…`, keys of 16+ characters: a maker\'s key (the connector); `tenantId:key:operator` an operator\'s (also the operator API and console). Required unless Entra ID is configured', { secret: true }),
   encryptionKey: setting('CALLBACK_ENCRYPTION_KEY', parsed((raw) => parseEncryptionKey(raw), Buffer.alloc(0), '(required)'),
     'base64 of 32 random bytes, the same as the dispatcher\'s; sealed values carry its key id', { secret: true }),
   previousEncryptionKey: setting('CALLBACK_ENCRYPTION_KEY_PREVIOUS', parsed(parsePreviousEncryptionKey, undefined, '(none)'),
@@ -102,6 +108,11 @@ export const subscriptionsSettingsTable = {
     'per credential, per replica; `X-RateLimit-*` headers, 429 + `Retry-After`'),
   bodyLimitBytes: setting('BODY_LIMIT_BYTES', integer(65_536, { min: 1_024, max: 10_485_760 }), 'larger bodies get 413'),
   confirmTimeoutMs: setting('CONFIRM_TIMEOUT_MS', integer(5_000, { min: 100, max: 10_000 }), 'wait for the broker\'s confirm of a delivery task (503 after)'),
+  authFailuresPerMinute,
+  quotaSubscriptions: setting('QUOTA_SUBSCRIPTIONS', integer(10_000, { min: 1, max: 10_000_000 }),
+    'most subscriptions per tenant; a new one over it gets `409 QUOTA_EXCEEDED` (a re-subscribe never does)'),
+  quotaSubscriptionsPerStore: setting('QUOTA_SUBSCRIPTIONS_PER_STORE', integer(100, { min: 1, max: 1_000_000 }),
+    'most subscriptions per tenant on one store (those without a store filter count as one store): the webhooks one receipt can cause'),
 }
 
 /** The only place the subscriptions service reads the environment. Throws a SettingsError listing every problem. */

@@ -1,12 +1,15 @@
 import { sealingContext, type FlowInfo, type SecretBox, type SubscriptionFilters, type SubscriptionRecord } from '@arrivals/contracts'
 import {
-  newSigningSecret, newSubscriptionRecord, subscriptionFingerprint, type SubscriptionPage, type Subscriptions,
+  newSigningSecret, newSubscriptionRecord, QuotaExceededError, subscriptionFingerprint, type SubscriptionPage, type SubscriptionQuotas, type Subscriptions,
 } from '@arrivals/subscription-registry'
+import { HttpError } from '@arrivals/service-kit'
 
 export interface SubscribeRequest {
   tenantId: string
   /** Already checked by callback-safety. */
   callbackUrl: string
+  /** The catalogue's event type of the trigger subscribed to. */
+  eventType: string
   filters: SubscriptionFilters
   flow: FlowInfo
 }
@@ -30,8 +33,8 @@ export interface SubscriptionStore {
   list(tenantId: string, options: { cursor?: string; limit: number }): Promise<SubscriptionPage>
   /** False when the tenant has no such subscription. */
   remove(tenantId: string, id: string): Promise<boolean>
-  /** The id of the subscription with this callback and these filters, if the tenant has one. */
-  find(tenantId: string, callbackUrl: string, filters: SubscriptionFilters): Promise<string | undefined>
+  /** The id of the subscription to this event type with this callback and these filters, if the tenant has one. */
+  find(tenantId: string, eventType: string, callbackUrl: string, filters: SubscriptionFilters): Promise<string | undefined>
   /** Active again (status 'active', disabledReason removed); undefined when it does not exist. */
   enable(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
   /** Disabled with this reason (kept as it was when already disabled); undefined when it does not exist. */
@@ -40,7 +43,20 @@ export interface SubscriptionStore {
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
 
-export function subscriptionStore(registry: Subscriptions, box: SecretBox): SubscriptionStore {
+/**
+ * A full quota is 409: the tenant's subscriptions are in a state that does not allow one more until
+ * some are deleted. Not 429, which tells Power Automate to retry, and retrying cannot help.
+ */
+async function withinQuota<T>(create: () => Promise<T>): Promise<T> {
+  try {
+    return await create()
+  } catch (error) {
+    if (error instanceof QuotaExceededError) throw new HttpError(409, error.message, 'QUOTA_EXCEEDED')
+    throw error
+  }
+}
+
+export function subscriptionStore(registry: Subscriptions, box: SecretBox, quotas?: SubscriptionQuotas): SubscriptionStore {
   const store: SubscriptionStore = {
     get: registry.get,
     list: registry.list,
@@ -48,9 +64,10 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
     enable: (tenantId, id) => registry.enable(tenantId, id),
     disable: (tenantId, id, reason) => registry.disable(tenantId, id, reason),
 
-    async subscribe({ tenantId, callbackUrl, filters, flow }) {
-      const { record: fresh, secret } = newSubscriptionRecord(box, { tenantId, callbackUrl, filters, flow })
-      const created = await registry.create(fresh)
+    async subscribe(request) {
+      const { tenantId, flow } = request
+      const { record: fresh, secret } = newSubscriptionRecord(box, request)
+      const created = await withinQuota(() => registry.create(fresh, quotas))
       if (created.created) return { record: fresh, created: true, secret }
 
       // The same flow subscribing again (saved again, or the platform retrying): active again, and
@@ -62,13 +79,13 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox): Subs
         return { ...rest, status: 'active', flow: { ...current.flow, ...flow }, updatedAt: new Date().toISOString() }
       })
       // Deleted between the two steps (a DELETE racing the re-subscribe): subscribe afresh.
-      if (!record) return store.subscribe({ tenantId, callbackUrl, filters, flow })
+      if (!record) return store.subscribe(request)
       return { record, created: false }
     },
 
-    async find(tenantId, callbackUrl, filters) {
+    async find(tenantId, eventType, callbackUrl, filters) {
       if (!URL.canParse(callbackUrl)) return undefined
-      return registry.idByFingerprint(tenantId, subscriptionFingerprint(box, tenantId, callbackUrl, filters))
+      return registry.idByFingerprint(tenantId, subscriptionFingerprint(box, tenantId, callbackUrl, filters, eventType))
     },
 
     async rotateSecret(tenantId, id) {

@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GoodsReceivedNotification } from '@arrivals/contracts'
+import { catalogue, GoodsReceivedNotification } from '@arrivals/contracts'
 import { createNamespace } from '@arrivals/test-kit'
 import { CONNECTOR_DESCRIPTION, CONNECTOR_TITLE, ICON_BRAND_COLOR, PACKAGE_BASE_URL } from '../src/connector/definition.js'
 import { connectorPackage } from '../src/connector/package.js'
@@ -165,36 +165,52 @@ describe('the committed connector/ package', () => {
     }
   })
 
-  it('declares the trigger as Power Automate needs it', () => {
+  it('declares each catalogue entry\'s trigger as Power Automate needs it', () => {
     const definition = committedJson('apiDefinition.swagger.json')
     const paths = definition.paths as Json
-    const item = paths['/v1/triggers/goods-received'] as Json
-    const trigger = item.post as Json
-    expect(trigger['x-ms-trigger']).toBe('single')
-    expect(trigger.summary).toMatch(/^When /)
-    const body = (trigger.parameters as Json[]).find((p) => p.in === 'body')!
-    expect(body.required).toBe(true)
-    const schema = body.schema as { properties: Record<string, Json>; required: string[] }
-    expect(schema.properties.callbackUrl).toMatchObject({ type: 'string', 'x-ms-notification-url': true, 'x-ms-visibility': 'internal' })
-    expect(schema.required).toEqual(['callbackUrl'])
-    expect(schema.properties.storeId!['x-ms-dynamic-values']).toEqual({ operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' })
-    expect(((trigger.responses as Json)['201'] as Json).headers).toHaveProperty('Location')
+    for (const entry of catalogue) {
+      const item = paths[entry.trigger.path] as Json
+      const trigger = item.post as Json
+      expect(trigger).toMatchObject({ operationId: entry.trigger.operationId, summary: entry.trigger.summary, 'x-ms-trigger-hint': entry.trigger.hint })
+      expect(trigger['x-ms-trigger']).toBe('single')
+      expect(trigger.summary).toMatch(/^When /)
+      const body = (trigger.parameters as Json[]).find((p) => p.in === 'body')!
+      expect(body.required).toBe(true)
+      const schema = body.schema as { properties: Record<string, Json>; required: string[] }
+      expect(schema.properties.callbackUrl).toMatchObject({ type: 'string', 'x-ms-notification-url': true, 'x-ms-visibility': 'internal' })
+      expect(schema.required).toEqual(['callbackUrl'])
+      expect(schema.properties.storeId!['x-ms-dynamic-values']).toEqual({ operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' })
+      // Every filter of the entry, and nothing else, with its label, help text and visibility.
+      expect(Object.keys(schema.properties)).toEqual(['callbackUrl', ...entry.filters.map((filter) => filter.name)])
+      for (const filter of entry.filters) {
+        expect(schema.properties[filter.name]).toMatchObject({ ...filter.constraints, type: filter.type, 'x-ms-summary': filter.summary, description: filter.description, 'x-ms-visibility': filter.visibility })
+      }
+      expect(((trigger.responses as Json)['201'] as Json).headers).toHaveProperty('Location')
+    }
+    const adjusted = (paths['/v1/triggers/stock-adjusted'] as Json).post as Json
+    expect(adjusted.summary).toBe('When stock is adjusted at a store')
+    const reason = ((adjusted.parameters as Json[])[0]!.schema as { properties: Record<string, Json> }).properties.reason!
+    expect(reason).toMatchObject({ type: 'string', enum: ['damaged', 'expired', 'stock-count', 'theft', 'other'], 'x-ms-visibility': 'important' })
     const unsubscribe = (paths['/v1/subscriptions/{subscriptionId}'] as Json).delete as Json
     expect(unsubscribe['x-ms-visibility']).toBe('internal')
     const listStores = operations(definition).find(({ operation }) => operation.operationId === 'ListStores')!
     expect(listStores.operation['x-ms-visibility']).toBe('internal')
-    // The operator API is not in the connector: makers see one trigger.
-    expect(operations(definition).map(({ operation }) => operation.operationId).sort()).toEqual(['DeleteSubscription', 'ListStores', 'WhenGoodsReceived'])
+    // The operator API is not in the connector: makers see the triggers.
+    expect(operations(definition).map(({ operation }) => operation.operationId).sort()).toEqual(['DeleteSubscription', 'ListStores', 'WhenGoodsReceived', 'WhenStockAdjusted'])
   })
 
   it('describes exactly the notification the dispatcher sends (x-ms-notification-content = contracts\' schema)', () => {
     for (const path of variants) {
-      const item = (committedJson(path).paths as Json)['/v1/triggers/goods-received'] as Json
-      expect(item.post).not.toHaveProperty('x-ms-notification-content')
-      const content = item['x-ms-notification-content'] as Json
-      expect(content.schema).toEqual(JSON.parse(JSON.stringify(GoodsReceivedNotification)))
-      const properties = (content.schema as { properties: Record<string, Json> }).properties
-      for (const [name, property] of Object.entries(properties)) expect(property['x-ms-summary'], name).toBeTruthy()
+      for (const entry of catalogue) {
+        const item = (committedJson(path).paths as Json)[entry.trigger.path] as Json
+        expect(item.post).not.toHaveProperty('x-ms-notification-content')
+        const content = item['x-ms-notification-content'] as Json
+        expect(content.schema).toEqual(JSON.parse(JSON.stringify(entry.notification)))
+        const properties = (content.schema as { properties: Record<string, Json> }).properties
+        for (const [name, property] of Object.entries(properties)) expect(property['x-ms-summary'], name).toBeTruthy()
+      }
+      const goods = (committedJson(path).paths as Json)['/v1/triggers/goods-received'] as Json
+      expect((goods['x-ms-notification-content'] as Json).schema).toEqual(JSON.parse(JSON.stringify(GoodsReceivedNotification)))
     }
   })
 

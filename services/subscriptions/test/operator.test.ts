@@ -1,15 +1,17 @@
 import amqp from 'amqplib'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
+import { Value } from '@sinclair/typebox/value'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
-  brokerTopology, deliveryIdFor, parseDeliveryTask, topologyNames,
+  brokerTopology, deliveryIdFor, parseDeliveryTask, STOCK_ADJUSTED, StockAdjustedNotification, topologyNames,
   type AttemptRecord, type DeadLetterRecord, type DeliveryTask,
+  type GoodsReceivedNotification,
 } from '@arrivals/contracts'
 import { applyTopology } from '@arrivals/messaging'
 import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
-import { as, build, callbackUrl, subscribe, tenant, testSettings, type TestTenant } from './support.js'
+import { as, build, callbackUrl, subscribe, subscribeToAdjustments, tenant, testSettings, type TestTenant } from './support.js'
 
 const ns = createNamespace('subs-operator')
 const contoso = tenant('contoso')
@@ -230,7 +232,18 @@ describe('subscriptions', () => {
     expect(queued).toMatchObject({ kind: 'deliver', origin: 'test', attempt: 1, subscriptionId: id, tenantId: contoso.id, deliveryId: response.json().deliveryId })
     expect(queued!.deliveryId).toMatch(/^msg_/)
     expect(queued!.payload).toMatchObject({ storeId: 'store-7', eventType: 'inventory.goods-received.v1' })
-    expect(queued!.payload.totalQuantity).toBeGreaterThanOrEqual(20)
+    expect((queued!.payload as GoodsReceivedNotification).totalQuantity).toBeGreaterThanOrEqual(20)
+  })
+
+  it('sends a stock-adjusted subscription a stock-adjusted test notification that matches its filters', async () => {
+    const created = await subscribeToAdjustments(app, contoso, { callbackUrl: callbackUrl().url, storeId: 'store-8', reason: 'expired', sku: 'MILK-1' })
+    const id = created.json().id as string
+    const response = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/test`, headers: as(contoso) })
+    expect(response.statusCode).toBe(202)
+    const [queued] = await takeTasks(1)
+    expect(queued).toMatchObject({ origin: 'test', subscriptionId: id, eventType: STOCK_ADJUSTED })
+    expect(queued!.payload).toMatchObject({ eventType: STOCK_ADJUSTED, storeId: 'store-8', reason: 'expired', items: [{ sku: 'MILK-1' }] })
+    expect(Value.Check(StockAdjustedNotification, queued!.payload)).toBe(true)
   })
 })
 

@@ -173,8 +173,9 @@ describe('Entra ID bearer tokens', () => {
     await new Promise((resolve) => jwks?.close(resolve))
   })
 
+  // An operator's token unless the claims say otherwise (most cases here call the operator API).
   function token(claims: Record<string, unknown> = {}, options: { key?: CryptoKey; expiresIn?: string; kid?: string } = {}) {
-    return new SignJWT({ tid: entraTenant, ...claims })
+    return new SignJWT({ tid: entraTenant, roles: ['Arrivals.Operator'], ...claims })
       .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'test-key' })
       .setIssuer(typeof claims.iss === 'string' ? claims.iss : issuer)
       .setAudience(typeof claims.aud === 'string' ? claims.aud : audience)
@@ -194,6 +195,17 @@ describe('Entra ID bearer tokens', () => {
     expect((await app.inject({ method: 'GET', url: `/v1/subscriptions/${created.json().id}`, headers: as(contoso) })).statusCode).toBe(404)
     expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers: as(contoso) })).statusCode).toBe(404)
     expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers })).statusCode).toBe(204)
+  })
+
+  it('makes a token without the Arrivals.Operator app role a maker: the connector\'s routes, not the operator API', async () => {
+    const maker = await bearer(token({ roles: ['Some.Other.Role'] }))
+    const created = await app.inject({ method: 'POST', url: '/v1/triggers/goods-received', headers: maker, payload: { callbackUrl: callbackUrl().url } })
+    expect(created.statusCode, created.body).toBe(201)
+    const listed = await app.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token({ roles: undefined })) })
+    expect(listed.statusCode).toBe(403)
+    expect(listed.json()).toMatchObject({ code: 'NOT_AN_OPERATOR', message: expect.stringMatching(/Arrivals\.Operator app role/) })
+    expect((await app.inject({ method: 'GET', url: '/v1/subscriptions', headers: await bearer(token()) })).statusCode).toBe(200)
+    expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers: maker })).statusCode).toBe(204)
   })
 
   it('refuses a wrong issuer, a wrong audience, an expired token, a foreign key and garbage with 401', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
-import { hashApiKey } from '@arrivals/service-kit'
+import { hashApiKey, type Role } from '@arrivals/service-kit'
 import type { TestNamespace } from '@arrivals/test-kit'
 import { buildApp } from '../src/app.js'
 import type { SubscriptionsSettings } from '../src/settings.js'
@@ -8,10 +8,17 @@ import type { SubscriptionsSettings } from '../src/settings.js'
 export interface TestTenant {
   id: string
   apiKey: string
+  role: Role
 }
 
-export function tenant(name: string): TestTenant {
-  return { id: `${name}-${randomBytes(3).toString('hex')}`, apiKey: `key-${name}-${randomBytes(18).toString('base64url')}` }
+/** A tenant's key: an operator's unless asked for a maker's (most tests use the operator API). */
+export function tenant(name: string, role: Role = 'operator'): TestTenant {
+  return { id: `${name}-${randomBytes(3).toString('hex')}`, apiKey: `key-${name}-${randomBytes(18).toString('base64url')}`, role }
+}
+
+/** Another key of the same tenant, with another role. */
+export function sameTenant(who: TestTenant, role: Role): TestTenant {
+  return { id: who.id, apiKey: `key-${role}-${randomBytes(18).toString('base64url')}`, role }
 }
 
 export const PUBLIC_BASE_URL = 'https://arrivals.test.example'
@@ -24,7 +31,7 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
     port: 0,
     host: '127.0.0.1',
     logLevel: 'silent',
-    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), t.id])),
+    apiKeys: new Map(tenants.map((t) => [hashApiKey(t.apiKey), { tenantId: t.id, role: t.role }])),
     encryptionKey: randomBytes(32),
     publicBaseUrl: PUBLIC_BASE_URL,
     trustProxy: false,
@@ -34,6 +41,9 @@ export function testSettings(ns: TestNamespace, tenants: TestTenant[], overrides
     rateLimitPerMinute: 10_000,
     bodyLimitBytes: 65_536,
     confirmTimeoutMs: 5_000,
+    authFailuresPerMinute: 0,
+    quotaSubscriptions: 10_000,
+    quotaSubscriptionsPerStore: 100,
     ...overrides,
   }
 }
@@ -51,6 +61,11 @@ export function callbackUrl(host = 'prod-12.westeurope.logic.azure.com'): { url:
   return { url: `https://${host}/workflows/${workflow}/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=${sig}`, sig }
 }
 
-export function subscribe(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return app.inject({ method: 'POST', url: '/v1/triggers/goods-received', headers: { ...as(who), ...headers }, payload: body })
+export function subscribe(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}, trigger = '/v1/triggers/goods-received') {
+  return app.inject({ method: 'POST', url: trigger, headers: { ...as(who), ...headers }, payload: body })
+}
+
+/** Subscribes with the stock-adjusted trigger. */
+export function subscribeToAdjustments(app: FastifyInstance, who: TestTenant, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return subscribe(app, who, body, headers, '/v1/triggers/stock-adjusted')
 }

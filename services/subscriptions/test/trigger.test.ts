@@ -6,7 +6,7 @@ import { Value } from '@sinclair/typebox/value'
 import { createSecretBox, sealingContext, SubscriptionRecord } from '@arrivals/contracts'
 import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor } from '@arrivals/test-kit'
-import { as, build, callbackUrl, PUBLIC_BASE_URL, subscribe, tenant, testSettings } from './support.js'
+import { as, build, callbackUrl, PUBLIC_BASE_URL, subscribe, subscribeToAdjustments, tenant, testSettings } from './support.js'
 
 const ns = createNamespace('subs-trigger')
 const contoso = tenant('contoso')
@@ -174,7 +174,7 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(broken.statusCode).toBe(400)
     const noKey = await app.inject({ method: 'POST', url: '/v1/triggers/goods-received', payload: { callbackUrl: url } })
     expect(noKey.statusCode).toBe(401)
-    const badKey = await subscribe(app, { id: 'x', apiKey: 'not-a-key-of-anyone-at-all' }, { callbackUrl: url })
+    const badKey = await subscribe(app, { id: 'x', apiKey: 'not-a-key-of-anyone-at-all', role: 'maker' }, { callbackUrl: url })
     expect(badKey.statusCode).toBe(401)
   })
 
@@ -251,10 +251,68 @@ describe('DELETE /v1/subscriptions/{subscriptionId}', () => {
     expect(bare.statusCode).toBeLessThan(500)
   })
 
-
   it('answers 400 for an id that cannot be one', async () => {
     const response = await app.inject({ method: 'DELETE', url: '/v1/subscriptions/not-an-id', headers: as(contoso) })
     expect(response.statusCode).toBe(400)
+  })
+})
+
+describe('POST /v1/triggers/stock-adjusted', () => {
+  it('subscribes to stock adjusted with the reason, store and SKU filters, and records the event type', async () => {
+    const { url } = callbackUrl()
+    const response = await subscribeToAdjustments(app, contoso, { callbackUrl: url, storeId: 'store-1', reason: 'expired', sku: 'OAT-1L' }, platformHeaders)
+    expect(response.statusCode, response.body).toBe(201)
+    expect(response.headers.location).toBe(`${PUBLIC_BASE_URL}/v1/subscriptions/${response.json().id}`)
+    expect(response.json()).toMatchObject({ eventType: 'inventory.stock-adjusted.v1', filters: { storeId: 'store-1', reason: 'expired', sku: 'OAT-1L' }, status: 'active' })
+    expect(response.json().signingSecret).toMatch(/^whsec_/)
+    const stored = JSON.parse((await redis.hget(keys.subscriptions(contoso.id), response.json().id))!)
+    expect(stored).toMatchObject({ eventType: 'inventory.stock-adjusted.v1', filters: { storeId: 'store-1', reason: 'expired', sku: 'OAT-1L' } })
+    const listed = await app.inject({ method: 'GET', url: `/v1/subscriptions/${response.json().id}`, headers: as(contoso) })
+    expect(listed.json().eventType).toBe('inventory.stock-adjusted.v1')
+  })
+
+  it('gives back the same subscription on a re-subscribe; the same callback on the other trigger is another subscription', async () => {
+    const { url } = callbackUrl()
+    const first = await subscribeToAdjustments(app, contoso, { callbackUrl: url, reason: 'theft' })
+    const again = await subscribeToAdjustments(app, contoso, { reason: 'theft', callbackUrl: url })
+    expect(again.statusCode).toBe(201)
+    expect(again.json().id).toBe(first.json().id)
+    expect(again.headers.location).toBe(first.headers.location)
+    expect(again.json().signingSecret).toBeUndefined()
+    const otherReason = await subscribeToAdjustments(app, contoso, { callbackUrl: url, reason: 'damaged' })
+    const goods = await subscribe(app, contoso, { callbackUrl: url })
+    const adjustments = await subscribeToAdjustments(app, contoso, { callbackUrl: url })
+    expect(goods.json().eventType).toBe('inventory.goods-received.v1')
+    expect(new Set([first, otherReason, goods, adjustments].map((r) => r.json().id)).size).toBe(4)
+  })
+
+  it('refuses an unknown reason, and a filter of the other trigger, with a 400 that names it', async () => {
+    const { url } = callbackUrl()
+    const unknown = await subscribeToAdjustments(app, contoso, { callbackUrl: url, reason: 'lost' })
+    expect(unknown.statusCode).toBe(400)
+    expect(unknown.json().message).toMatch(/body\/reason must be one of "damaged"/)
+    const minQuantity = await subscribeToAdjustments(app, contoso, { callbackUrl: url, minQuantity: 3 })
+    expect(minQuantity.statusCode).toBe(400)
+    expect(minQuantity.json().message).toMatch(/unknown property "minQuantity"/)
+    const reasonOnGoods = await subscribe(app, contoso, { callbackUrl: url, reason: 'damaged' })
+    expect(reasonOnGoods.statusCode).toBe(400)
+    expect(reasonOnGoods.json().message).toMatch(/unknown property "reason"/)
+  })
+
+  it.each([
+    ['DELETE', '/v1/triggers/stock-adjusted'],
+    ['POST', '/v1/triggers/stock-adjusted/unsubscribe'],
+  ] as const)('unsubscribes by callback with %s %s, only from stock adjusted', async (method, path) => {
+    const { url } = callbackUrl()
+    const adjusted = await subscribeToAdjustments(app, contoso, { callbackUrl: url, reason: 'other' })
+    const goods = await subscribe(app, contoso, { callbackUrl: url })
+    expect((await app.inject({ method, url: path, headers: as(contoso), payload: { callbackUrl: url } })).statusCode).toBe(404)
+    expect((await app.inject({ method, url: path, headers: as(contoso), payload: { callbackUrl: url, reason: 'other' } })).statusCode).toBe(204)
+    expect(await redis.hget(keys.subscriptions(contoso.id), adjusted.json().id)).toBeNull()
+    expect(await redis.hget(keys.subscriptions(contoso.id), goods.json().id)).not.toBeNull()
+    // DELETE on the Location works as for goods received.
+    const again = await subscribeToAdjustments(app, contoso, { callbackUrl: url })
+    expect((await app.inject({ method: 'DELETE', url: new URL(again.headers.location as string).pathname, headers: as(contoso) })).statusCode).toBe(204)
   })
 })
 

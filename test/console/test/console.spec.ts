@@ -231,16 +231,11 @@ test('the sign-in page has no serious axe violation', async ({ page, world }) =>
   await expectNoSeriousViolations(page)
 })
 
-// Roles do not exist yet (every tenant key may operate), so the API's 403 for a maker's key is
-// simulated at the network: the console must say what to do, and sign out.
+// A maker's key of the tenant (API_KEYS entry tenantId:key): the API answers 403 and the console
+// must say what to do, and sign out.
 test('a key that may not operate (403) gets the "cannot operate" message', async ({ page, world }) => {
-  await page.route('**/v1/dead-letters?**', (route) => route.fulfill({
-    status: 403,
-    contentType: 'application/json',
-    body: JSON.stringify({ statusCode: 403, error: 'Forbidden', message: 'this key is a maker\'s key; the operator API needs an operator\'s key', code: 'NOT_AN_OPERATOR' }),
-  }))
   await page.goto(`${world.url}/console/`)
-  await page.getByLabel('API key').fill(world.tenant.apiKey)
+  await page.getByLabel('API key').fill(world.tenant.makerKey)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await expect(page.getByText('This key cannot operate: sign in with an operator\'s key.')).toBeVisible()
   await expect(page.getByLabel('API key')).toBeVisible()

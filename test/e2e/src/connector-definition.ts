@@ -1,10 +1,27 @@
 /**
- * What Power Automate learns from a custom connector's definition, and nothing more: where the
- * trigger is, which body property takes the callback URL, which filters a maker can set, what a
- * notification must look like, how the connection authenticates, and where unsubscribing goes.
- * Read from the definition the subscriptions service serves, the way the maker portal imports it.
+ * What Power Automate learns from a custom connector's definition, and nothing more: which triggers
+ * there are and where, which body property takes the callback URL, which filters a maker can set
+ * (and the values a dropdown offers), what a notification must look like, how the connection
+ * authenticates, and where unsubscribing goes. Read from the definition the subscriptions service
+ * serves, the way the maker portal imports it.
  */
 type Json = Record<string, unknown>
+
+/** A webhook trigger as the designer lists it. */
+export interface ConnectorTrigger {
+  path: string
+  operationId: string
+  /** What the designer shows, e.g. "When goods are received at a store". */
+  summary: string
+  /** The body property marked `x-ms-notification-url: true`. */
+  notificationProperty: string
+  /** The other body properties: the filters a maker sets in the designer. */
+  filterProperties: string[]
+  /** The values a filter's dropdown offers, for filters that are an `enum`. */
+  filterChoices: Record<string, unknown[]>
+  /** The trigger's `x-ms-notification-content` schema, every `$ref` resolved. */
+  notificationSchema: Json
+}
 
 export interface ConnectorDefinition {
   raw: Json
@@ -12,16 +29,10 @@ export interface ConnectorDefinition {
   apiBase: string
   host: string
   apiKeyHeader: string
-  trigger: {
-    path: string
-    operationId: string
-    /** The body property marked `x-ms-notification-url: true`. */
-    notificationProperty: string
-    /** The other body properties: the filters a maker sets in the designer. */
-    filterProperties: string[]
-  }
-  /** The trigger's `x-ms-notification-content` schema, every `$ref` resolved. */
-  notificationSchema: Json
+  /** Every webhook trigger, in the definition's order. */
+  triggers: ConnectorTrigger[]
+  /** The trigger a maker picks by its summary (its name in the designer). */
+  trigger(summary?: string): ConnectorTrigger
   /** The internal DELETE operation the Location must point at. */
   unsubscribe: { path: string; operationId: string; matches(pathname: string): boolean }
 }
@@ -77,31 +88,10 @@ export function readConnectorDefinition(raw: Json): ConnectorDefinition {
       if (method === 'delete') deletes.push({ path, operation })
     }
   }
-  if (triggers.length !== 1) fail(`expected exactly one webhook trigger, found ${triggers.length}`)
-  const trigger = triggers[0]!
-
-  const bodyParameter = (Array.isArray(trigger.operation.parameters) ? trigger.operation.parameters : [])
-    .map((parameter) => resolveRefs(parameter, raw))
-    .find((parameter): parameter is Json => isObject(parameter) && parameter.in === 'body')
-  if (!bodyParameter) fail('the trigger has no body parameter')
-  const bodySchema = resolveRefs(bodyParameter.schema, raw)
-  if (!isObject(bodySchema) || !isObject(bodySchema.properties)) fail('the trigger body has no properties')
-  const notificationProperties = Object.entries(bodySchema.properties)
-    .filter(([, schema]) => isObject(schema) && schema['x-ms-notification-url'] === true)
-  if (notificationProperties.length !== 1) fail(`expected one body property with x-ms-notification-url: true, found ${notificationProperties.length}`)
-  const [notificationProperty, notificationPropertySchema] = notificationProperties[0]! as [string, Json]
-  if (notificationPropertySchema.type !== 'string') fail('the notification-url property must be a string')
-  if (notificationPropertySchema['x-ms-visibility'] !== 'internal') fail('the notification-url property must be x-ms-visibility: internal')
-  if (!Array.isArray(bodySchema.required) || !bodySchema.required.includes(notificationProperty)) fail('the notification-url property must be required')
-
-  const responses = isObject(trigger.operation.responses) ? trigger.operation.responses : {}
-  const created = responses['201']
-  if (!isObject(created) || !isObject(created.headers) || !isObject(created.headers.Location)) fail('the trigger must declare 201 with a Location header')
-
-  const content = trigger.pathItem['x-ms-notification-content']
-  if (trigger.operation['x-ms-notification-content'] !== undefined) fail('x-ms-notification-content belongs on the path item, not the operation')
-  if (!isObject(content) || !isObject(content.schema)) fail('the trigger path item has no x-ms-notification-content schema')
-  const notificationSchema = resolveRefs(content.schema, raw) as Json
+  if (triggers.length === 0) fail('no webhook trigger (an operation with x-ms-trigger)')
+  const readTriggers = triggers.map((trigger) => readTrigger(trigger, raw))
+  const summaries = readTriggers.map((trigger) => trigger.summary)
+  if (new Set(summaries).size !== summaries.length) fail(`two triggers share a summary: ${summaries.join(', ')}`)
 
   const internalDeletes = deletes.filter(({ operation }) => operation['x-ms-visibility'] === 'internal')
   if (internalDeletes.length !== 1) fail(`expected one internal DELETE operation (unsubscribe), found ${internalDeletes.length}`)
@@ -113,18 +103,57 @@ export function readConnectorDefinition(raw: Json): ConnectorDefinition {
     apiBase: `http://${host}${basePath}`,
     host,
     apiKeyHeader: apiKey.name,
-    trigger: {
-      path: trigger.path,
-      operationId: String(trigger.operation.operationId),
-      notificationProperty,
-      filterProperties: Object.keys(bodySchema.properties).filter((name) => name !== notificationProperty),
+    triggers: readTriggers,
+    trigger(summary) {
+      if (summary === undefined) return readTriggers[0]!
+      return readTriggers.find((trigger) => trigger.summary === summary) ?? fail(`no trigger "${summary}"; the designer lists ${summaries.join(', ')}`)
     },
-    notificationSchema,
     unsubscribe: {
       path: unsubscribe.path,
       operationId: String(unsubscribe.operation.operationId),
       matches: (pathname) => pattern.test(pathname),
     },
+  }
+}
+
+function readTrigger(trigger: { path: string; pathItem: Json; operation: Json }, raw: Json): ConnectorTrigger {
+  const { path } = trigger
+  if (typeof trigger.operation.summary !== 'string' || !trigger.operation.summary) fail(`trigger ${path} has no summary for the designer`)
+  const bodyParameter = (Array.isArray(trigger.operation.parameters) ? trigger.operation.parameters : [])
+    .map((parameter) => resolveRefs(parameter, raw))
+    .find((parameter): parameter is Json => isObject(parameter) && parameter.in === 'body')
+  if (!bodyParameter) fail(`trigger ${path} has no body parameter`)
+  const bodySchema = resolveRefs(bodyParameter.schema, raw)
+  if (!isObject(bodySchema) || !isObject(bodySchema.properties)) fail(`the body of trigger ${path} has no properties`)
+  const notificationProperties = Object.entries(bodySchema.properties)
+    .filter(([, schema]) => isObject(schema) && schema['x-ms-notification-url'] === true)
+  if (notificationProperties.length !== 1) fail(`${path}: expected one body property with x-ms-notification-url: true, found ${notificationProperties.length}`)
+  const [notificationProperty, notificationPropertySchema] = notificationProperties[0]! as [string, Json]
+  if (notificationPropertySchema.type !== 'string') fail(`${path}: the notification-url property must be a string`)
+  if (notificationPropertySchema['x-ms-visibility'] !== 'internal') fail(`${path}: the notification-url property must be x-ms-visibility: internal`)
+  if (!Array.isArray(bodySchema.required) || !bodySchema.required.includes(notificationProperty)) fail(`${path}: the notification-url property must be required`)
+
+  const responses = isObject(trigger.operation.responses) ? trigger.operation.responses : {}
+  const created = responses['201']
+  if (!isObject(created) || !isObject(created.headers) || !isObject(created.headers.Location)) fail(`trigger ${path} must declare 201 with a Location header`)
+
+  const content = trigger.pathItem['x-ms-notification-content']
+  if (trigger.operation['x-ms-notification-content'] !== undefined) fail(`${path}: x-ms-notification-content belongs on the path item, not the operation`)
+  if (!isObject(content) || !isObject(content.schema)) fail(`the trigger path item ${path} has no x-ms-notification-content schema`)
+
+  const filterProperties = Object.keys(bodySchema.properties).filter((name) => name !== notificationProperty)
+  const filterChoices = Object.fromEntries(filterProperties
+    .map((name) => [name, (bodySchema.properties as Json)[name]] as const)
+    .filter(([, schema]) => isObject(schema) && Array.isArray(schema.enum))
+    .map(([name, schema]) => [name, (schema as { enum: unknown[] }).enum]))
+  return {
+    path,
+    operationId: String(trigger.operation.operationId),
+    summary: trigger.operation.summary,
+    notificationProperty,
+    filterProperties,
+    filterChoices,
+    notificationSchema: resolveRefs(content.schema, raw) as Json,
   }
 }
 

@@ -1,20 +1,31 @@
 import { deliveryIdFor } from '@arrivals/contracts'
 import type { Flow, FlowFilters, Notification } from './power-automate.js'
 
-/** A receipt the product accepted (a 202 from inventory, or a confirmed publish). */
+/** The trigger an accepted event starts when it is not said: goods received's. */
+export const GOODS_RECEIVED_TRIGGER = 'When goods are received at a store'
+
+/** A receipt (or another event) the product accepted (a 202 from inventory, or a confirmed publish). */
 export interface AcceptedReceipt {
   eventId: string
   tenantId: string
   storeId: string
   skus: string[]
   totalQuantity: number
+  /** The summary of the trigger whose flows it must reach; goods received's when absent. */
+  trigger?: string
+  /** A stock adjustment's reason. */
+  reason?: string
   /** When the product accepted it (ms since epoch): event-to-flow latency starts here. */
   acceptedAt: number
 }
 
-/** DESIGN.md's filter rules: storeId exact, sku on any item, minQuantity ≤ totalQuantity; absent matches all. */
+/**
+ * DESIGN.md's filter rules: storeId exact, sku on any item, minQuantity ≤ totalQuantity, reason exact;
+ * absent matches all.
+ */
 export function flowMatches(filters: FlowFilters, receipt: AcceptedReceipt): boolean {
   if (filters.storeId !== undefined && filters.storeId !== receipt.storeId) return false
+  if (filters.reason !== undefined && filters.reason !== receipt.reason) return false
   if (filters.sku !== undefined && !receipt.skus.includes(String(filters.sku))) return false
   if (filters.minQuantity !== undefined && receipt.totalQuantity < Number(filters.minQuantity)) return false
   return true
@@ -53,7 +64,8 @@ export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], re
     for (const receipt of receipts) {
       const key = `${flow.workflowId}\u0000${receipt.eventId}`
       const arrived = seen.get(key) ?? []
-      const should = receipt.tenantId === tenantId && flowMatches(flow.filters, receipt)
+      // A flow receives only the events of its own trigger.
+      const should = receipt.tenantId === tenantId && (receipt.trigger ?? GOODS_RECEIVED_TRIGGER) === flow.trigger.summary && flowMatches(flow.filters, receipt)
       if (should) {
         account.expected++
         if (arrived.length === 0) account.missing.push(`${flow.name} ← ${receipt.eventId}`)
@@ -62,7 +74,7 @@ export function reconcile(flows: readonly { flow: Flow; tenantId: string }[], re
           latencies.push(Math.min(...arrived.map((n) => n.receivedAt)) - receipt.acceptedAt)
         }
       } else if (arrived.length > 0) {
-        account.unexpected.push(`${flow.name} ← ${receipt.eventId} (tenant ${receipt.tenantId}, store ${receipt.storeId}, total ${receipt.totalQuantity})`)
+        account.unexpected.push(`${flow.name} ← ${receipt.eventId} (${receipt.trigger ?? GOODS_RECEIVED_TRIGGER}, tenant ${receipt.tenantId}, store ${receipt.storeId}, total ${receipt.totalQuantity})`)
       }
       if (arrived.length > 1) account.duplicates += arrived.length - 1
       const expectedId = deliveryIdFor(receipt.eventId, flow.subscriptionId)

@@ -4,7 +4,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import { Webhook } from 'standardwebhooks'
 import { startReceiver, type Receiver, type ReceivedRequest } from '@arrivals/test-kit'
-import { readConnectorDefinition, type ConnectorDefinition } from './connector-definition.js'
+import { readConnectorDefinition, type ConnectorDefinition, type ConnectorTrigger } from './connector-definition.js'
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default
@@ -49,7 +49,8 @@ export class PowerAutomate {
   readonly flows = new Map<string, Flow>()
   readonly notifications: Notification[] = []
   readonly strays: StrayRequest[] = []
-  readonly validateNotification: ValidateFunction
+  /** Per trigger path: the check of its x-ms-notification-content. */
+  private readonly validators = new Map<string, ValidateFunction>()
   private readonly hanging = new Set<ServerResponse>()
 
   private constructor(
@@ -58,7 +59,7 @@ export class PowerAutomate {
   ) {
     const ajv = new Ajv({ strict: false, allErrors: true })
     addFormats(ajv)
-    this.validateNotification = ajv.compile(connector.notificationSchema)
+    for (const trigger of connector.triggers) this.validators.set(trigger.path, ajv.compile(trigger.notificationSchema))
     receiver.setHandler((request, response) => this.receive(request, response))
   }
 
@@ -75,9 +76,13 @@ export class PowerAutomate {
     return this.receiver.url
   }
 
-  /** Saves a new flow with this trigger, on a connection made with this API key. */
-  async saveFlow(options: { apiKey: string; name?: string; filters?: FlowFilters; answer?: (notification: Notification) => Answer }): Promise<Flow> {
-    const flow = new Flow(this, options.apiKey, options.name ?? `Flow ${this.flows.size + 1}`, options.filters ?? {})
+  /**
+   * Saves a new flow on a connection made with this API key, with the trigger the maker picked by its
+   * name in the designer (the connector's first trigger when not given).
+   */
+  async saveFlow(options: { apiKey: string; trigger?: string; name?: string; filters?: FlowFilters; answer?: (notification: Notification) => Answer }): Promise<Flow> {
+    const trigger = this.connector.trigger(options.trigger)
+    const flow = new Flow(this, trigger, options.apiKey, options.name ?? `Flow ${this.flows.size + 1}`, options.filters ?? {})
     if (options.answer) flow.answer = options.answer
     this.flows.set(flow.workflowId, flow)
     await flow.subscribe()
@@ -127,8 +132,10 @@ export class PowerAutomate {
     const schemaErrors: string[] = []
     try {
       payload = JSON.parse(request.body) as Record<string, unknown>
-      if (!this.validateNotification(payload)) {
-        schemaErrors.push(...(this.validateNotification.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`))
+      // Checked against the schema of the flow's own trigger: another type's notification fails it.
+      const validate = this.validators.get(flow.trigger.path)!
+      if (!validate(payload)) {
+        schemaErrors.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`))
       }
     } catch {
       schemaErrors.push('body is not JSON')
@@ -165,7 +172,7 @@ function header(request: ReceivedRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
-/** One flow with the "When goods are received at a store" trigger. */
+/** One flow with one of the connector's triggers. */
 export class Flow {
   readonly workflowId = randomUUID().replaceAll('-', '')
   readonly notifications: Notification[] = []
@@ -180,6 +187,7 @@ export class Flow {
 
   constructor(
     private readonly platform: PowerAutomate,
+    readonly trigger: ConnectorTrigger,
     readonly apiKey: string,
     readonly name: string,
     public filters: FlowFilters,
@@ -193,20 +201,23 @@ export class Flow {
   /** The subscribe request the platform sends when the flow is saved; expects 201 + Location. */
   async subscribe(): Promise<void> {
     const connector = this.platform.connector
-    for (const name of Object.keys(this.filters)) {
-      if (!connector.trigger.filterProperties.includes(name)) {
-        throw new Error(`the designer offers no "${name}" on the trigger; it offers ${connector.trigger.filterProperties.join(', ')}`)
+    const { trigger } = this
+    for (const [name, value] of Object.entries(this.filters)) {
+      if (!trigger.filterProperties.includes(name)) {
+        throw new Error(`the designer offers no "${name}" on "${trigger.summary}"; it offers ${trigger.filterProperties.join(', ')}`)
       }
+      const choices = trigger.filterChoices[name]
+      if (choices && !choices.includes(value)) throw new Error(`the "${name}" dropdown of "${trigger.summary}" offers ${choices.join(', ')}, not ${value}`)
     }
     this.live = true
-    const response = await this.request('POST', `${connector.apiBase}${connector.trigger.path}`, {
-      [connector.trigger.notificationProperty]: this.callbackUrl,
+    const response = await this.request('POST', `${connector.apiBase}${trigger.path}`, {
+      [trigger.notificationProperty]: this.callbackUrl,
       ...this.filters,
     }, {
       'x-ms-workflow-id': this.workflowId,
       'x-ms-workflow-name': this.workflowId,
       'x-ms-workflow-version': randomBytes(8).toString('hex'),
-      'x-ms-workflow-operation-name': 'When_goods_are_received_at_a_store',
+      'x-ms-workflow-operation-name': trigger.summary.replaceAll(' ', '_'),
       'x-ms-environment-id': 'Default-00000000-0000-0000-0000-000000000001',
       'x-ms-workflow-subscription-id': AZURE_SUBSCRIPTION_ID,
       'x-ms-trigger-type': 'OpenApiConnectionWebhook',

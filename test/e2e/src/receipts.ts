@@ -74,6 +74,34 @@ export class ReceiptSender {
   }
 }
 
+export interface AdjustmentSpec {
+  storeId: string
+  reason: 'damaged' | 'expired' | 'stock-count' | 'theft' | 'other'
+  items: { sku: string; quantityDelta: number; name?: string; unit?: string }[]
+  note?: string
+}
+
+/** Records a stock adjustment at the inventory service, as a store system would (with an Idempotency-Key). */
+export async function postAdjustment(inventoryUrl: string, tenant: { id: string; apiKey: string }, spec: AdjustmentSpec, timeoutMs = 15_000): Promise<PostResult> {
+  const { storeId, ...body } = spec
+  const response = await fetch(`${inventoryUrl}/v1/stores/${encodeURIComponent(storeId)}/adjustments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': tenant.apiKey, 'idempotency-key': randomUUID() },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  })
+  const text = await response.text()
+  const result: PostResult = { status: response.status, retryAfter: response.headers.get('retry-after'), body: text }
+  if (response.status === 202) {
+    const { eventId } = JSON.parse(text) as { eventId: string }
+    result.accepted = {
+      eventId, tenantId: tenant.id, storeId, skus: spec.items.map((item) => item.sku), reason: spec.reason,
+      totalQuantity: spec.items.reduce((sum, item) => sum + item.quantityDelta, 0), trigger: 'When stock is adjusted at a store', acceptedAt: Date.now(),
+    }
+  }
+  return result
+}
+
 /** Publishes GoodsReceived straight onto the exchange, as another platform service may (messaging's createEventPublisher). */
 export class DirectPublisher {
   private readonly publisher: EventPublisher

@@ -3,7 +3,10 @@ import { freePort, ServiceProcess, type ServiceName } from './service-process.js
 
 export interface Tenant {
   id: string
+  /** An operator's key (`tenantId:key:operator`): the connector's routes and the operator API. */
   apiKey: string
+  /** A maker's key of the same tenant (`tenantId:key`): the connector's routes only. */
+  makerKey: string
 }
 
 export interface StackOptions {
@@ -35,8 +38,8 @@ export class Stack {
   constructor(readonly options: StackOptions) {
     const suffix = randomBytes(3).toString('hex')
     this.tenants = {
-      a: { id: `tenant-a-${suffix}`, apiKey: `key-a-${randomBytes(18).toString('base64url')}` },
-      b: { id: `tenant-b-${suffix}`, apiKey: `key-b-${randomBytes(18).toString('base64url')}` },
+      a: { id: `tenant-a-${suffix}`, apiKey: `key-a-${randomBytes(18).toString('base64url')}`, makerKey: `maker-a-${randomBytes(18).toString('base64url')}` },
+      b: { id: `tenant-b-${suffix}`, apiKey: `key-b-${randomBytes(18).toString('base64url')}`, makerKey: `maker-b-${randomBytes(18).toString('base64url')}` },
     }
     this.retrySchedule = options.retrySchedule ?? '200ms,500ms,1s'
   }
@@ -72,7 +75,7 @@ export class Stack {
   }
 
   private apiKeys(): string {
-    return Object.values(this.tenants).map((tenant) => `${tenant.id}:${tenant.apiKey}`).join(',')
+    return Object.values(this.tenants).flatMap((tenant) => [`${tenant.id}:${tenant.apiKey}:operator`, `${tenant.id}:${tenant.makerKey}`]).join(',')
   }
 
   private async startAll(): Promise<void> {

@@ -23,7 +23,7 @@ afterAll(async () => {
 printLogsOnFailure(() => stack?.logs())
 
 describe('pnpm demo', () => {
-  it('subscribes like Power Automate, posts a receipt, prints the verified notification and cleans up', async () => {
+  it('subscribes with both triggers like Power Automate, records a receipt and an adjustment, prints the verified notifications and cleans up', async () => {
     const { stdout, stderr } = await run(process.execPath, ['scripts/demo.mjs'], {
       cwd: repoRoot,
       timeout: 60_000,
@@ -40,6 +40,14 @@ describe('pnpm demo', () => {
     expect(stdout).toMatch(/webhook-signature: v1,/)
     expect(stdout).toContain('signature verified')
     expect(stdout).toMatch(/DELETE .*\n\s+204/)
+    // Both triggers, each flow with its own event.
+    expect(stdout).toContain('Save a flow "When goods are received at a store"')
+    expect(stdout).toContain('Save a flow "When stock is adjusted at a store"')
+    expect(stdout).toContain('"eventType": "inventory.goods-received.v1"')
+    expect(stdout).toContain('"eventType": "inventory.stock-adjusted.v1"')
+    expect(stdout).toContain('"netQuantityDelta": -1')
+    expect(stdout.match(/signature verified/g)).toHaveLength(2)
+    expect(stdout.match(/DELETE .*\n\s+204/g)).toHaveLength(2)
     // Nothing is left behind.
     const left = await fetch(`${stack.subscriptions.url}/v1/subscriptions`, { headers: { 'x-api-key': stack.tenants.a.apiKey } })
     expect(await left.text()).not.toContain('demo-store')

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit'
 import { deliveryIdFor } from '@arrivals/contracts'
 import {
-  PowerAutomate, Stack, describeAccount, postReceipt, printLogsOnFailure, settle,
-  type AcceptedReceipt, type Flow, type ReceiptSpec,
+  PowerAutomate, Stack, describeAccount, postAdjustment, postReceipt, printLogsOnFailure, settle,
+  type AcceptedReceipt, type AdjustmentSpec, type Flow, type ReceiptSpec,
 } from '../src/index.js'
 
 // The product end to end: inventory, subscriptions and a dispatcher as separate processes over the
@@ -28,6 +28,12 @@ printLogsOnFailure(() => stack?.logs())
 
 async function accept(tenant: { id: string; apiKey: string }, spec: ReceiptSpec): Promise<AcceptedReceipt> {
   const result = await postReceipt(stack.inventory.url, tenant, spec)
+  expect(result.status, result.body).toBe(202)
+  return result.accepted!
+}
+
+async function adjust(tenant: { id: string; apiKey: string }, spec: AdjustmentSpec): Promise<AcceptedReceipt> {
+  const result = await postAdjustment(stack.inventory.url, tenant, spec)
   expect(result.status, result.body).toBe(202)
   return result.accepted!
 }
@@ -134,6 +140,69 @@ describe('a flow with the "When goods are received at a store" trigger', () => {
     // The filters were not vacuous: each flow got some, and not all, of its tenant's receipts.
     expect(account.expected).toBe(6 + 3 + 4 + 2 + 1 + 2 + 1)
     expect(platform.invalidNotifications()).toEqual([])
+    for (const { flow } of flows) await flow.delete()
+  })
+})
+
+describe('a flow with the "When stock is adjusted at a store" trigger', () => {
+  const STOCK_ADJUSTED_TRIGGER = 'When stock is adjusted at a store'
+
+  it('is offered by the served connector next to goods received, with the reason as a dropdown', () => {
+    expect(platform.connector.triggers.map((trigger) => trigger.summary)).toEqual(['When goods are received at a store', STOCK_ADJUSTED_TRIGGER])
+    const trigger = platform.connector.trigger(STOCK_ADJUSTED_TRIGGER)
+    expect(trigger.filterProperties).toEqual(['storeId', 'reason', 'sku'])
+    expect(trigger.filterChoices.reason).toEqual(['damaged', 'expired', 'stock-count', 'theft', 'other'])
+  })
+
+  it('receives the adjustments whose reason, store and SKU match, never a receipt; goods-received flows never get an adjustment', async () => {
+    const { a, b } = stack.tenants
+    await expect(platform.saveFlow({ apiKey: a.apiKey, trigger: STOCK_ADJUSTED_TRIGGER, filters: { reason: 'lost' } })).rejects.toThrow(/dropdown/)
+    const flows: { flow: Flow; tenantId: string }[] = []
+    const save = async (tenant: typeof a, trigger: string, name: string, filters: Record<string, string | number>) => {
+      flows.push({ flow: await platform.saveFlow({ apiKey: tenant.apiKey, trigger, name, filters }), tenantId: tenant.id })
+    }
+    await save(a, STOCK_ADJUSTED_TRIGGER, 'A adjusted: everything', {})
+    await save(a, STOCK_ADJUSTED_TRIGGER, 'A adjusted: expired', { reason: 'expired' })
+    await save(a, STOCK_ADJUSTED_TRIGGER, 'A adjusted: store west', { storeId: 'west' })
+    await save(a, STOCK_ADJUSTED_TRIGGER, 'A adjusted: sku MILK', { sku: 'MILK' })
+    await save(a, STOCK_ADJUSTED_TRIGGER, 'A adjusted: west, damaged, MILK', { storeId: 'west', reason: 'damaged', sku: 'MILK' })
+    await save(a, 'When goods are received at a store', 'A received: everything', {})
+    await save(a, 'When goods are received at a store', 'A received: store west', { storeId: 'west' })
+    await save(b, STOCK_ADJUSTED_TRIGGER, 'B adjusted: everything', {})
+
+    const milk = (quantityDelta: number) => ({ sku: 'MILK', name: 'Whole milk 1 l', quantityDelta, unit: 'carton' })
+    const tea = (quantityDelta: number) => ({ sku: 'TEA', quantityDelta })
+    const events = await Promise.all([
+      adjust(a, { storeId: 'west', reason: 'damaged', items: [milk(-6), tea(-1)], note: 'Forklift' }),
+      adjust(a, { storeId: 'west', reason: 'expired', items: [tea(-3)] }),
+      adjust(a, { storeId: 'east', reason: 'expired', items: [milk(-2)] }),
+      adjust(b, { storeId: 'west', reason: 'theft', items: [milk(-1)] }),
+      accept(a, { storeId: 'west', items: [{ sku: 'MILK', name: 'Whole milk 1 l', quantity: 24, unit: 'carton' }] }),
+      accept(a, { storeId: 'east', items: [{ sku: 'TEA', name: 'Green tea', quantity: 5, unit: 'box' }] }),
+    ])
+    const account = await settle(flows, events, () => platform.notifications.filter((n) => flows.some((f) => f.flow === n.flow)))
+    expect(account.missing, describeAccount(account)).toEqual([])
+    expect(account.unexpected, describeAccount(account)).toEqual([])
+    expect(account.wrongIds, describeAccount(account)).toEqual([])
+    // Everything 3, expired 2, west 2, MILK 2, west+damaged+MILK 1; receipts 2 and 1; B 1.
+    expect(account.expected).toBe(3 + 2 + 2 + 2 + 1 + 2 + 1 + 1)
+    // Each notification passed its own trigger's x-ms-notification-content, and its signature.
+    expect(platform.invalidNotifications()).toEqual([])
+
+    const exact = flows[4]!.flow.notifications[0]!
+    expect(exact.payload).toEqual({
+      eventId: events[0]!.eventId,
+      eventType: 'inventory.stock-adjusted.v1',
+      occurredAt: expect.any(String),
+      adjustmentId: expect.stringMatching(/^adj_/),
+      storeId: 'west',
+      storeName: 'west',
+      reason: 'damaged',
+      note: 'Forklift',
+      adjustedAt: expect.any(String),
+      items: [{ sku: 'MILK', name: 'Whole milk 1 l', quantityDelta: -6, unit: 'carton' }, { sku: 'TEA', name: '', quantityDelta: -1, unit: '' }],
+      netQuantityDelta: -7,
+    })
     for (const { flow } of flows) await flow.delete()
   })
 })

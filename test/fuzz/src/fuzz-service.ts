@@ -7,6 +7,8 @@ import { knownIds } from './schema-arbitrary.js'
 import { requestArbitrary, type FuzzRequest } from './requests.js'
 
 export interface FuzzOutcome {
+  /** The operationIds of the document the requests were generated from (every one is in the mix). */
+  operationIds: string[]
   /** Requests the service answered. */
   answered: number
   statuses: Map<number, number>
@@ -53,7 +55,7 @@ export async function fuzzService(target: ServiceProcess, apiKeys: string[], run
   expect(operations.length).toBeGreaterThan(0)
 
   const client = new Client(target.url, { headersTimeout: 15_000, bodyTimeout: 15_000 })
-  const outcome: FuzzOutcome = { answered: 0, statuses: new Map(), acceptedEventIds: new Set(), announcedDeliveryIds: new Set(), unsent: 0, closed: 0 }
+  const outcome: FuzzOutcome = { operationIds: operations.map((operation) => operation.operationId), answered: 0, statuses: new Map(), acceptedEventIds: new Set(), announcedDeliveryIds: new Set(), unsent: 0, closed: 0 }
   try {
     await fc.assert(fc.asyncProperty(requestArbitrary(operations, { keys: apiKeys }), async (request) => {
       let response

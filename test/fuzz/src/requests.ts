@@ -76,16 +76,16 @@ function operationRequest(op: Operation, credentials: Credentials): Arbitrary<Fu
   const param = (schema: Record<string, unknown>) => fc.oneof({ weight: 4, arbitrary: validValue(schema) }, { weight: 1, arbitrary: mutatedValue(schema) }, { weight: 1, arbitrary: nastyString })
   const body: Arbitrary<BodyChoice> = op.body
     ? fc.oneof(
-      { weight: 3, arbitrary: validValue(op.body).map((value) => ({ kind: 'valid body', text: JSON.stringify(value) })) },
-      { weight: 2, arbitrary: validValue(op.body).chain(hostileBody) },
-      { weight: 4, arbitrary: mutatedValue(op.body).map((value) => ({ kind: 'mutated body', text: JSON.stringify(value) ?? 'null' })) },
-      { weight: 1, arbitrary: nastyString.map((text) => ({ kind: 'garbage body', text })) },
-      { weight: 1, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
-    )
+        { weight: 3, arbitrary: validValue(op.body).map((value) => ({ kind: 'valid body', text: JSON.stringify(value) })) },
+        { weight: 2, arbitrary: validValue(op.body).chain(hostileBody) },
+        { weight: 4, arbitrary: mutatedValue(op.body).map((value) => ({ kind: 'mutated body', text: JSON.stringify(value) ?? 'null' })) },
+        { weight: 1, arbitrary: nastyString.map((text) => ({ kind: 'garbage body', text })) },
+        { weight: 1, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
+      )
     : fc.oneof(
-      { weight: 5, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
-      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'unexpected body', text: JSON.stringify(value) })) },
-    )
+        { weight: 5, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
+        { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'unexpected body', text: JSON.stringify(value) })) },
+      )
   return fc.record({
     path: fc.tuple(...pathParams.map((p) => fc.tuple(/Id$/.test(p.name) ? fc.oneof({ weight: 2, arbitrary: param(p.schema) }, { weight: 3, arbitrary: knownId }) : param(p.schema), fc.boolean()))),
     query: fc.tuple(...queryParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),

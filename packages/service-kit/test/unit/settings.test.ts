@@ -73,6 +73,14 @@ describe('readSettingsTable', () => {
     expect(problems[0]).toMatch(/AMQP_URL must be a amqp or amqps URL/)
     expect(problems[0]).not.toContain('s3cret-pass')
   })
+
+  it('takes AMQP_URL as the nodes of one cluster separated by commas, and hides every node\'s password', () => {
+    const nodes = 'amqp://user:first-pass@rabbit-0:5672, amqp://user:second-pass@rabbit-1:5672'
+    expect(readSettingsTable(table, { AMQP_URL: nodes }).amqpUrl).toBe('amqp://user:first-pass@rabbit-0:5672,amqp://user:second-pass@rabbit-1:5672')
+    const problems = problemsOf(() => readSettingsTable(table, { AMQP_URL: 'amqp://user:first-pass@rabbit-0,http://user:second-pass@rabbit-1' }))
+    expect(problems[0]).toMatch(/AMQP_URL must be a amqp or amqps URL, or several separated by commas/)
+    expect(problems[0]).not.toMatch(/first-pass|second-pass/)
+  })
 })
 
 describe('the README settings table', () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { createSecretBox, sealingContext } from '@arrivals/contracts'
+import { createSecretBox, GOODS_RECEIVED, sealingContext, STOCK_ADJUSTED } from '@arrivals/contracts'
 import { newSubscriptionRecord, subscriptionFingerprint } from '../../src/records.js'
 
 const box = createSecretBox(randomBytes(32))
@@ -11,6 +11,18 @@ describe('subscription records', () => {
     expect(subscriptionFingerprint(box, 'contoso', 'https://flows.example/hook?sig=1', { storeId: 's1', sku: 'A', minQuantity: undefined })).toBe(one)
     expect(subscriptionFingerprint(box, 'fabrikam', 'https://flows.example/hook?sig=1', { storeId: 's1', sku: 'A' })).not.toBe(one)
     expect(subscriptionFingerprint(box, 'contoso', 'https://flows.example/hook?sig=1', { storeId: 's1' })).not.toBe(one)
+  })
+
+  it('fingerprints each event type apart, goods received as it was before event types existed', () => {
+    const url = 'https://flows.example/hook?sig=1'
+    const before = box.fingerprint(`contoso\u0000${url}\u0000${JSON.stringify({ storeId: 's1' })}`)
+    expect(subscriptionFingerprint(box, 'contoso', url, { storeId: 's1' }, GOODS_RECEIVED)).toBe(before)
+    expect(subscriptionFingerprint(box, 'contoso', url, { storeId: 's1' }, STOCK_ADJUSTED)).not.toBe(before)
+    expect(subscriptionFingerprint(box, 'contoso', url, { storeId: 's1', reason: 'damaged' }, STOCK_ADJUSTED))
+      .not.toBe(subscriptionFingerprint(box, 'contoso', url, { storeId: 's1' }, STOCK_ADJUSTED))
+    const { record } = newSubscriptionRecord(box, { tenantId: 'contoso', callbackUrl: url, filters: { reason: 'theft' }, flow: {}, eventType: STOCK_ADJUSTED })
+    expect(record).toMatchObject({ eventType: STOCK_ADJUSTED, filters: { reason: 'theft' } })
+    expect(record.fingerprint).toBe(subscriptionFingerprint(box, 'contoso', url, { reason: 'theft' }, STOCK_ADJUSTED))
   })
 
   it('seals the callback and the secret to the record, redacts the callback, and keeps given ids and secrets', () => {

@@ -1,9 +1,9 @@
-import { DELIVERY_ROUTING_KEY, deadLetterHeaders, retryLabel, type DeadLetterClass, type DeliveryTask } from '@arrivals/contracts'
+import { deadLetterHeaders, retryLabel, topologyNames, type DeadLetterClass, type DeliveryTask, type TopologyNames } from '@arrivals/contracts'
+import { deliveryTaskMessage, PublishUnavailableError, type Broker, type OutgoingMessage } from '@arrivals/messaging'
 import { HELD_HEADER, NOT_BEFORE_HEADER, newDeadLetterId, type BrokerMessage } from '../messages.js'
 import type { DispatcherMetrics } from '../metrics.js'
 import { tierFor } from '../policies/retry-policy.js'
 import type { DeadLetters, RetryScheduler, TaskPublisher, WaitReason } from '../ports.js'
-import type { Broker } from './broker.js'
 
 function truncate(text: string, length = 500): string {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text
@@ -15,7 +15,25 @@ function truncate(text: string, length = 500): string {
  * attempt count travel with it.
  */
 export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
-  constructor(private readonly broker: Pick<Broker, 'names' | 'publish'>, private readonly tiers: readonly number[], private readonly metrics: DispatcherMetrics) {}
+  private readonly names: TopologyNames
+
+  constructor(
+    private readonly broker: Pick<Broker, 'connected' | 'publish'>,
+    private readonly namespace: string,
+    private readonly tiers: readonly number[],
+    private readonly metrics: DispatcherMetrics,
+  ) {
+    this.names = topologyNames(namespace)
+  }
+
+  /**
+   * Everything published here is implied by a message this process holds: with the connection gone
+   * that message is back in its queue already, so fail at once instead of waiting for a new connection.
+   */
+  private publish(message: OutgoingMessage): Promise<void> {
+    if (!this.broker.connected) return Promise.reject(new PublishUnavailableError('RabbitMQ is not connected'))
+    return this.broker.publish(message)
+  }
 
   private headers(task: DeliveryTask): Record<string, string> {
     const headers: Record<string, string> = { tenantid: task.tenantId }
@@ -24,11 +42,7 @@ export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
   }
 
   publishTask(task: DeliveryTask): Promise<void> {
-    return this.broker.publish(this.broker.names.deliveriesExchange, DELIVERY_ROUTING_KEY, Buffer.from(JSON.stringify(task)), {
-      messageId: task.deliveryId,
-      contentType: 'application/json',
-      headers: this.headers(task),
-    })
+    return this.publish(deliveryTaskMessage(this.namespace, task))
   }
 
   /**
@@ -43,11 +57,11 @@ export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
     if (held) headers[HELD_HEADER] = 1
     const dueAt = Date.now() + wait
     if (wait > tier) headers[NOT_BEFORE_HEADER] = dueAt
-    await this.broker.publish(this.broker.names.retryExchange, retryLabel(tier), Buffer.from(JSON.stringify(task)), {
-      messageId: task.deliveryId,
-      contentType: 'application/json',
-      headers,
-      ...(wait < tier ? { expiration: String(wait) } : {}),
+    await this.publish({
+      exchange: this.names.retryExchange,
+      routingKey: retryLabel(tier),
+      body: Buffer.from(JSON.stringify(task)),
+      properties: { messageId: task.deliveryId, contentType: 'application/json', headers, ...(wait < tier ? { expiration: String(wait) } : {}) },
     })
     this.metrics.retries.inc({ tier: retryLabel(tier), reason })
     return new Date(dueAt)
@@ -58,15 +72,20 @@ export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
    * endpoint gave up, `pipeline` when Arrivals could not send it at all; `attempts` is how many were made.
    */
   async deadLetterTask(task: DeliveryTask, reason: string, cls: DeadLetterClass = 'endpoint', attempts = task.attempt): Promise<void> {
-    await this.broker.publish(this.broker.names.deadLetterExchange, '', Buffer.from(JSON.stringify(task)), {
-      messageId: newDeadLetterId(),
-      contentType: 'application/json',
-      headers: {
-        ...this.headers(task),
-        [deadLetterHeaders.reason]: truncate(reason),
-        [deadLetterHeaders.class]: cls,
-        [deadLetterHeaders.lastStatus]: task.lastStatus ?? null,
-        [deadLetterHeaders.attempts]: attempts,
+    await this.publish({
+      exchange: this.names.deadLetterExchange,
+      routingKey: '',
+      body: Buffer.from(JSON.stringify(task)),
+      properties: {
+        messageId: newDeadLetterId(),
+        contentType: 'application/json',
+        headers: {
+          ...this.headers(task),
+          [deadLetterHeaders.reason]: truncate(reason),
+          [deadLetterHeaders.class]: cls,
+          [deadLetterHeaders.lastStatus]: task.lastStatus ?? null,
+          [deadLetterHeaders.attempts]: attempts,
+        },
       },
     })
     this.metrics.deadLetters.inc({ class: cls })
@@ -81,10 +100,7 @@ export class TaskQueue implements TaskPublisher, RetryScheduler, DeadLetters {
     for (const name of ['tenantid', 'traceparent']) {
       if (typeof message.headers[name] === 'string') headers[name] = message.headers[name]
     }
-    await this.broker.publish(this.broker.names.deadLetterExchange, '', message.content, {
-      messageId: newDeadLetterId(),
-      headers,
-    })
+    await this.publish({ exchange: this.names.deadLetterExchange, routingKey: '', body: message.content, properties: { messageId: newDeadLetterId(), headers } })
     this.metrics.deadLetters.inc({ class: 'pipeline' })
   }
 }

@@ -1,14 +1,14 @@
-import { createSecretBox, redisKeys, type RedisKeys } from '@arrivals/contracts'
+import { brokerTopology, createSecretBox, topologyNames } from '@arrivals/contracts'
+import { createBroker } from '@arrivals/messaging'
 import type { CallbackPolicy } from '@arrivals/callback-safety'
 import { createRedisClient } from '@arrivals/service-kit'
+import { createSubscriptionRegistry, type ChangeWatch } from '@arrivals/subscription-registry'
 import type { Redis } from 'ioredis'
 import { Registry } from 'prom-client'
 import type { DispatcherSettings } from '../settings.js'
-import { Broker, type BrokerSession } from '../adapters/broker.js'
-import { RedisDeadLetterArchive } from '../adapters/redis/dead-letter-archive.js'
 import { AttemptLog } from '../adapters/redis/attempt-log.js'
 import { SubscriptionCache } from '../adapters/redis/subscription-cache.js'
-import { SubscriptionChanges } from '../adapters/redis/subscription-changes.js'
+import { subscriptionChanges } from '../adapters/redis/subscription-changes.js'
 import { createSender } from '../adapters/sender.js'
 import { signedRequest } from '../adapters/signing.js'
 import { TaskQueue } from '../adapters/task-queue.js'
@@ -21,7 +21,7 @@ import type { Log, WebhookSender } from '../ports.js'
 import { archiveDeadLetter, type ArchiveContext } from '../stages/archive.js'
 import { deliver, verdictOf, type DeliverContext } from '../stages/deliver.js'
 import { fanOut, type FanOutContext } from '../stages/fan-out.js'
-import { Consumers } from './consumers.js'
+import { Consumers, type ConsumerName } from './consumers.js'
 import { redisOutageWaiter, sleep } from './redis-outage.js'
 
 export interface DispatcherOptions {
@@ -57,17 +57,20 @@ export interface Dispatcher {
 export function createDispatcher(settings: DispatcherSettings, options: DispatcherOptions): Dispatcher {
   const { log } = options
   const registry = options.registry ?? new Registry()
-  const keys: RedisKeys = redisKeys(settings.namespace)
   const tiers = retryTiers(settings.retryScheduleMs)
   const breakers = new CircuitBreakers({ failureThreshold: settings.circuitFailureThreshold, openMs: settings.circuitOpenMs })
-  const metrics = createDispatcherMetrics(registry, () => breakers.openCount())
+  const consumerNames: ConsumerName[] = ['events', 'deliveries', 'dead-letters']
+  const metrics = createDispatcherMetrics(registry, () => breakers.openCount(), () => {
+    const consuming = new Set(broker.consumers().filter((consumer) => consumer.consuming).map((consumer) => consumer.name))
+    return Object.fromEntries(consumerNames.map((name) => [name, consuming.has(name)]))
+  })
   const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`)
-  const subscriber = redis.duplicate()
-  subscriber.on('error', () => {})
+  const stored = createSubscriptionRegistry({ redis, namespace: settings.namespace })
   const box = createSecretBox(settings.encryptionKey)
-  const cache = new SubscriptionCache({ redis, keys, box, log })
-  const attempts = new AttemptLog({ redis, keys, log })
-  const changes = new SubscriptionChanges(redis, keys)
+  const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log })
+  let changeWatch: ChangeWatch | undefined
+  const attempts = new AttemptLog({ attempts: stored.attempts, log })
+  const changes = subscriptionChanges(stored.subscriptions, stored.failures)
   const sender = createSender({
     policy: { allowPrivate: settings.callbackAllowPrivate, allowedPorts: settings.callbackAllowedPorts, ...(options.callbackLookup ? { lookup: options.callbackLookup } : {}) },
     timeoutMs: settings.deliveryTimeoutMs,
@@ -82,19 +85,20 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   trimmer.unref()
   const shutdown = new AbortController()
   const waitOutRedisOutage = redisOutageWaiter(redis, shutdown.signal, log)
+  let started = false
   let stopping = false
 
-  const broker: Broker = new Broker({
+  // Every node of the cluster from AMQP_URL; the topology, with one TTL queue per retry tier, is
+  // declared on every (re)connect, and the consumers are started again after it.
+  const broker = createBroker({
     url: settings.amqpUrl,
-    namespace: settings.namespace,
-    retryDelaysMs: tiers,
-    log,
+    topology: brokerTopology(settings.namespace, { retryDelaysMs: tiers }),
     connectionName: `arrivals-dispatcher-${options.name ?? 'main'}`,
-    onConnected: startConsumers,
-    onDisconnected: () => consumers.lost(),
+    publishTimeoutMs: 10_000,
+    log,
   })
-  const consumers = new Consumers(broker, metrics, log)
-  const queue = new TaskQueue(broker, tiers, metrics)
+  const consumers = new Consumers(broker, metrics, log, shutdown)
+  const queue = new TaskQueue(broker, settings.namespace, tiers, metrics)
   const deliverContext: DeliverContext = {
     policy: { scheduleMs: settings.retryScheduleMs, retryAfterMaxMs: settings.retryAfterMaxMs, max4xxAttempts: settings.max4xxAttempts },
     subscriptions: cache, webhooks, breakers, gate, latency, attempts, changes, retries: queue, deadLetters: queue, metrics, log,
@@ -105,23 +109,17 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   }
   const fanOutContext: FanOutContext = { subscriptions: cache, tasks: queue, deadLetters: queue, metrics, log, waitOutRedisOutage }
   if (settings.firstAttemptInline) fanOutContext.inline = deliverContext
-  const archiveContext: ArchiveContext = { archive: new RedisDeadLetterArchive(redis, keys), metrics, waitOutRedisOutage }
+  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage }
 
-  async function startConsumers(session: BrokerSession): Promise<void> {
-    if (stopping) return
-    const { names } = broker
-    await consumers.start(session, 'deliveries', names.deliveriesQueue, settings.deliveryPrefetch,
+  function registerConsumers(): void {
+    const names = topologyNames(settings.namespace)
+    consumers.register('deliveries', names.deliveriesQueue, settings.deliveryPrefetch,
       (message) => deliver(deliverContext, { kind: 'message', message }).then(verdictOf))
-    await consumers.start(session, 'events', names.dispatcherEventsQueue, settings.eventsPrefetch, (message) => fanOut(fanOutContext, message))
-    await consumers.start(session, 'dead-letters', names.deadLettersQueue, 20, (message) => archiveDeadLetter(archiveContext, message))
-    log.info({ namespace: settings.namespace }, 'consuming')
+    consumers.register('events', names.dispatcherEventsQueue, settings.eventsPrefetch, (message) => fanOut(fanOutContext, message))
+    consumers.register('dead-letters', names.deadLettersQueue, 20, (message) => archiveDeadLetter(archiveContext, message))
   }
 
-  // A lost pub/sub message cannot be told apart from none, so every (re)subscription starts afresh.
-  subscriber.on('message', (_channel: string, tenantId: string) => cache.invalidate(tenantId))
-  subscriber.on('ready', () => cache.invalidate())
-
-  const consuming = () => !stopping && broker.connected && consumers.allUp
+  const consuming = () => !stopping && broker.consuming
 
   return {
     redis,
@@ -132,7 +130,11 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
       return consuming()
     },
     start() {
-      subscriber.subscribe(keys.subscriptionsChanged).catch((error: Error) => log.warn({ err: { message: error.message } }, 'subscription change notifications not subscribed; relying on version checks'))
+      if (started) return
+      started = true
+      // Its errors are the main client's outage again (logged there); until it is back the version checks catch changes.
+      changeWatch ??= cache.watch((error) => log.debug({ err: { message: error.message } }, 'subscription change signal not followed; relying on version checks'))
+      registerConsumers()
       broker.start()
     },
     async whenConsuming(timeoutMs = 30_000) {
@@ -145,21 +147,22 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     async stop() {
       if (stopping) return
       stopping = true
-      // 1. Stop taking work.
-      await consumers.cancel()
-      // 2. Tasks still waiting for a send slot go back to the queue at once.
-      clearInterval(trimmer)
-      gate.rejectWaiting()
-      // 3. Finish what is in flight, up to the deadline; then abort the rest (they are requeued).
-      const finished = await consumers.drained(sleep(settings.drainTimeoutMs))
-      if (!finished) log.warn({ inFlight: consumers.inFlightCount }, 'drain deadline reached; returning unfinished deliveries to the queue')
+      // 1. Stop taking work; tasks still waiting for a send slot go back to the queue at once.
+      // 2. Finish what is in flight, up to the deadline; then hand the rest back and abort their sends.
+      await broker.drain({
+        deadlineMs: settings.drainTimeoutMs,
+        afterStop() {
+          clearInterval(trimmer)
+          gate.rejectWaiting()
+        },
+      })
+      // 3. Whatever still runs has its message back in the queue already: let it see the shutdown and end.
       shutdown.abort()
       await consumers.settled()
-      // 4. Close, in order: history, broker, HTTP, Redis.
+      // 4. Close, in order: history, HTTP, Redis (the broker closed at the end of its drain).
       await attempts.close()
-      await broker.close()
       await sender.close()
-      subscriber.disconnect()
+      await changeWatch?.close()
       await redis.quit().catch(() => redis.disconnect())
       log.info({}, 'dispatcher stopped')
     },

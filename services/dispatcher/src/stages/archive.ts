@@ -128,7 +128,7 @@ export async function archiveDeadLetter(ctx: ArchiveContext, message: BrokerMess
   let record: DeadLetterRecord
   try {
     record = toDeadLetterRecord(message, now)
-    await ctx.waitOutRedisOutage(() => ctx.archive.write(record, now))
+    await ctx.waitOutRedisOutage(() => ctx.archive.archive(record, now))
   } catch (error) {
     if (error instanceof ShutdownError) throw error
     record = parkedRecord(message, error, now)

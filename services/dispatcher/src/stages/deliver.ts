@@ -155,7 +155,7 @@ async function attempt(ctx: DeliverContext, delivery: Delivery): Promise<Attempt
     if (!circuit.allowed) {
       const dueAt = await ctx.retries.schedule(task, circuit.retryInMs, 'circuit-open', true)
       // Once per held task: a long outage must not flood the (capped) history with these.
-      if (!delivery.held) ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint looks down (its circuit breaker is open); the delivery waits without spending an attempt', dueAt))
+      if (!delivery.held) ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint looks down (its circuit breaker is open); the delivery waits without spending an attempt', dueAt))
       return ENDED['circuit-open']
     }
     let request: WebhookRequest
@@ -167,7 +167,7 @@ async function attempt(ctx: DeliverContext, delivery: Delivery): Promise<Attempt
       ctx.log.error({ subscriptionId: task.subscriptionId, err: { message: (error as Error).message } }, 'cannot open the subscription secrets')
       const reason = 'the callback or signing secret cannot be opened (is CALLBACK_ENCRYPTION_KEY the same as the subscriptions service\'s?)'
       await ctx.deadLetters.deadLetterTask(task, reason, 'pipeline')
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'gave-up', null, 0, reason))
+      ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'gave-up', null, 0, reason))
       return ENDED['gave-up']
     }
     const started = performance.now()
@@ -194,8 +194,8 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
   const fields = { subscriptionId: task.subscriptionId, deliveryId: task.deliveryId, attempt: task.attempt, status }
   switch (decision.outcome) {
     case 'delivered': {
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'delivered', status, durationMs))
-      ctx.attempts.succeeded(task.subscriptionId)
+      ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'delivered', status, durationMs))
+      ctx.attempts.succeeded(task.tenantId, task.subscriptionId)
       ctx.metrics.eventToDelivery.observe({ origin: task.origin }, Math.max(0, Date.now() - task.createdAt) / 1000)
       return 'delivered'
     }
@@ -204,21 +204,21 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
       const removed = await ctx.waitOutRedisOutage(() => ctx.changes.remove(task.tenantId, task.subscriptionId))
       if (removed) ctx.metrics.subscriptionsChanged.inc({ change: 'removed' })
       ctx.log.info(fields, 'receiver answered 410 Gone; subscription removed')
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'gone', status, durationMs, decision.reason))
+      ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'gone', status, durationMs, decision.reason))
       return 'gone'
     }
     case 'retry': {
       const next: DeliveryTask = { ...task, attempt: task.attempt + 1, lastStatus: status, lastError: decision.reason.slice(0, 500) }
       const dueAt = await ctx.retries.schedule(next, decision.delayMs, 'retry')
       ctx.log.info({ ...fields, delayMs: decision.delayMs, error: decision.reason }, 'delivery failed; retry scheduled')
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'retry', status, durationMs, decision.reason, dueAt))
+      ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'retry', status, durationMs, decision.reason, dueAt))
       await countFailure(ctx, task, subscription, decision.reason)
       return 'retry'
     }
     case 'gave-up': {
       await ctx.deadLetters.deadLetterTask({ ...task, lastStatus: status, lastError: decision.reason.slice(0, 500) }, decision.reason)
       ctx.log.warn({ ...fields, reason: decision.reason }, 'delivery gave up; dead-lettered')
-      ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'gave-up', status, durationMs, decision.reason))
+      ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'gave-up', status, durationMs, decision.reason))
       await countFailure(ctx, task, subscription, decision.reason)
       return 'gave-up'
     }
@@ -227,7 +227,7 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
 
 function skip(ctx: DeliverContext, task: DeliveryTask, reason: string): Ended {
   ctx.log.debug({ subscriptionId: task.subscriptionId, deliveryId: task.deliveryId, reason }, 'delivery skipped')
-  ctx.attempts.record(task.subscriptionId, attemptRecord(task, 'skipped', null, 0, reason))
+  ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'skipped', null, 0, reason))
   return ENDED.skipped
 }
 
@@ -260,7 +260,7 @@ function resultClass(result: SendResult): string {
 async function countFailure(ctx: DeliverContext, task: DeliveryTask, subscription: Subscription, what: string): Promise<void> {
   try {
     const now = Date.now()
-    const { count, sinceMs } = await ctx.changes.recordFailure(task.subscriptionId, now)
+    const { count, sinceMs } = await ctx.changes.recordFailure(task.tenantId, task.subscriptionId, now)
     if (count < ctx.disableAfter.failures || now - sinceMs < ctx.disableAfter.ms) return
     const reason = `disabled after ${count} consecutive failed attempts over ${Math.round((now - sinceMs) / 1000)} s; last: ${what}`
     if (await ctx.changes.disable(task.tenantId, subscription.record.id, reason)) {

@@ -1,4 +1,4 @@
-import { deliveryIdFor, parseEvent, toNotification, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
+import { catalogueEntry, deliveryIdFor, parseEvent, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
 import type { BrokerMessage, Verdict } from '../messages.js'
 import type { DispatcherMetrics } from '../metrics.js'
 import type { DeadLetters, Log, SubscriptionMatcher, TaskPublisher, WaitOutRedisOutage } from '../ports.js'
@@ -38,12 +38,14 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
     ctx.metrics.events.inc({ result: 'no-tenant' })
     return 'ack'
   }
-  const matches = await ctx.waitOutRedisOutage(() => ctx.subscriptions.match(tenantId, event))
+  // parseEvent validated the event against this very entry, so it is there.
+  const entry = catalogueEntry(event.type)!
+  const matches = await ctx.waitOutRedisOutage(() => ctx.subscriptions.match(tenantId, event, entry))
   if (matches.length === 0) {
     ctx.metrics.events.inc({ result: 'no-match' })
     return 'ack'
   }
-  const payload = toNotification(event)
+  const payload = entry.toNotification(event)
   const traceparent = validTraceparent(message.headers.traceparent) ?? validTraceparent(event.traceparent)
   const createdAt = Date.now()
   let published = 0

@@ -112,11 +112,11 @@ export class FakeAttempts implements AttemptRecorder {
   readonly records: AttemptRecord[] = []
   readonly succeededIds: string[] = []
 
-  record(_subscriptionId: string, attempt: AttemptRecord): void {
+  record(_tenantId: string, _subscriptionId: string, attempt: AttemptRecord): void {
     this.records.push(attempt)
   }
 
-  succeeded(subscriptionId: string): void {
+  succeeded(_tenantId: string, subscriptionId: string): void {
     this.succeededIds.push(subscriptionId)
   }
 
@@ -130,7 +130,7 @@ export class FakeChanges implements SubscriptionChanger {
   readonly disabled: { subscriptionId: string; reason: string }[] = []
   readonly removed: string[] = []
 
-  async recordFailure(subscriptionId: string, now = Date.now()): Promise<FailureCount> {
+  async recordFailure(_tenantId: string, subscriptionId: string, now = Date.now()): Promise<FailureCount> {
     const count = this.failures.get(subscriptionId) ?? { count: 0, sinceMs: now }
     count.count += 1
     this.failures.set(subscriptionId, count)

@@ -1,7 +1,7 @@
-import { GOODS_RECEIVED, deadLetterHeaders, type DeadLetterRecord, type DeliveryTask } from '@arrivals/contracts'
+import { deadLetterHeaders, eventTypes, type DeadLetterRecord, type DeliveryTask } from '@arrivals/contracts'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import type { Broker } from '../../src/adapters/broker.js'
+import type { Broker, MessageHandler } from '@arrivals/messaging'
 import { HELD_HEADER, NOT_BEFORE_HEADER, type Verdict } from '../../src/messages.js'
 import { createDispatcherMetrics } from '../../src/metrics.js'
 import { ShutdownError } from '../../src/policies/concurrency-gate.js'
@@ -257,7 +257,7 @@ describe('fan-out stage', () => {
   it('dead-letters an invalid event with the reason and acknowledges it; an event without a tenant matches nothing', async () => {
     const world = fanOutWorld()
     expect(await fanOut(world.fanOutCtx, message({ type: 'nonsense' }, { tenantid: 'tenant-unit' }))).toBe('ack')
-    expect(world.queue.unreadable.map(({ reason }) => reason)).toEqual([`unknown event type "nonsense"; known: ${GOODS_RECEIVED}`])
+    expect(world.queue.unreadable.map(({ reason }) => reason)).toEqual([`unknown event type "nonsense"; known: ${eventTypes.join(', ')}`])
     const { tenantid: _tenant, ...tenantless } = event()
     expect(await fanOut(world.fanOutCtx, message(tenantless))).toBe('ack')
     expect(await world.events('invalid')).toBe(1)
@@ -275,17 +275,17 @@ describe('fan-out stage', () => {
 describe('consumers', () => {
   function consumers() {
     const settled: Verdict[] = []
-    let onMessage: Parameters<Broker['consume']>[3] | undefined
+    let onMessage: MessageHandler | undefined
     const broker: Pick<Broker, 'consume'> = {
-      async consume(_session, _queue, _prefetch, handle) {
+      consume(_options, handle) {
         onMessage = handle
-        return { async cancel() {} }
       },
     }
-    const running = new Consumers(broker, createDispatcherMetrics(new Registry(), () => 0), { debug() {}, info() {}, warn() {}, error() {} })
+    const running = new Consumers(broker, createDispatcherMetrics(new Registry(), () => 0), { debug() {}, info() {}, warn() {}, error() {} }, new AbortController())
     const start = async (handle: Handler) => {
-      await running.start({} as never, 'deliveries', 'deliveries', 1, handle)
-      return (body: unknown) => onMessage!(message(body), (verdict) => settled.push(verdict))
+      running.register('deliveries', 'deliveries', 1, handle)
+      const consumed = (body: unknown) => ({ ...message(body), routingKey: 'deliveries', redelivered: false })
+      return (body: unknown) => void onMessage!(consumed(body), new AbortController().signal).then((verdict) => settled.push(verdict))
     }
     return { running, start, settled }
   }
@@ -317,11 +317,12 @@ describe('archive stage', () => {
     readonly written: DeadLetterRecord[] = []
     readonly parked: DeadLetterRecord[] = []
     refuseWrites: Error | undefined
-    async write(record: DeadLetterRecord) {
+    async archive(record: DeadLetterRecord) {
       if (this.refuseWrites) throw this.refuseWrites
       JSON.stringify(record)
       this.written.push(record)
     }
+
     async park(record: DeadLetterRecord) {
       this.parked.push(JSON.parse(JSON.stringify(record)) as DeadLetterRecord)
     }

@@ -41,7 +41,7 @@ const stores: FastifyPluginAsyncTypebox = async (app) => {
       response: {
         200: { ...storeRef, description: 'Renamed (or unchanged).' },
         201: { ...storeRef, description: 'Registered.' },
-        ...errorResponses(400, 401, 413, 415, 429, 503),
+        ...errorResponses(400, 401, 409, 413, 415, 429, 503),
       },
     },
   }, async (request, reply) => {

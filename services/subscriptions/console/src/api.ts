@@ -58,8 +58,16 @@ export const api = {
   sendTest: (subscriptionId: string) => call<{ deliveryId: string }>('POST', `/v1/subscriptions/${id(subscriptionId)}/test`),
   enable: (subscriptionId: string) => call<Subscription>('POST', `/v1/subscriptions/${id(subscriptionId)}/enable`),
   disable: (subscriptionId: string) => call<Subscription>('POST', `/v1/subscriptions/${id(subscriptionId)}/disable`),
-  redeliver: (subscriptionId: string, since: string) =>
-    call<{ count: number; deliveryIds: string[] }>('POST', `/v1/subscriptions/${id(subscriptionId)}/redeliver?since=${id(since)}`),
+  /** Every dead letter since then: one call is bounded, so it follows nextSince until there is none. */
+  redeliver: async (subscriptionId: string, since: string) => {
+    let count = 0
+    for (let from: string | undefined = since; from !== undefined;) {
+      const page: { count: number; nextSince?: string } = await call('POST', `/v1/subscriptions/${id(subscriptionId)}/redeliver?since=${id(from)}`)
+      count += page.count
+      from = page.nextSince
+    }
+    return { count }
+  },
   deadLetters: (options: { offset: number; limit: number; subscriptionId?: string }) =>
     call<{ items: DeadLetter[] }>('GET', `/v1/dead-letters?limit=${options.limit}&offset=${options.offset}${options.subscriptionId ? `&subscriptionId=${id(options.subscriptionId)}` : ''}`),
   replay: (deadLetterId: string) => call<{ deliveryId: string }>('POST', `/v1/dead-letters/${id(deadLetterId)}/replay`),

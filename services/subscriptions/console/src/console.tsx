@@ -100,8 +100,16 @@ function SignIn({ notice, onSignedIn, onRefused }: { notice: Notice | undefined;
         <h1>Arrivals operator console</h1>
         <p class="muted">See your tenant's subscriptions, their deliveries and dead letters. The key stays in this browser tab only.</p>
         <label for="api-key">API key</label>
-        <input id="api-key" ref={field} type="password" autoComplete="off" spellcheck={false} required
-          value={key} onInput={(event) => setKey(event.currentTarget.value)} />
+        <input
+          id="api-key"
+          ref={field}
+          type="password"
+          autoComplete="off"
+          spellcheck={false}
+          required
+          value={key}
+          onInput={(event) => setKey(event.currentTarget.value)}
+        />
         <button type="submit" class="primary" disabled={busy}>Sign in</button>
         <NoticeLine notice={notice} />
       </form>

@@ -78,8 +78,13 @@ export function DeadLettersView({ subscriptionId, fail }: ViewProps & { subscrip
                 <td data-label="Last status">{deadLetter.lastStatus ?? <span class="muted">no answer</span>}</td>
                 <td data-label="Attempts">{deadLetter.attempts}</td>
                 <td class="row-actions">
-                  <button type="button" onClick={() => replay(deadLetter)} disabled={busy !== undefined || !deadLetter.replayable}
-                    title={deadLetter.replayable ? undefined : 'Nothing to replay: Arrivals could not read this message'}>Replay</button>
+                  <button
+                    type="button"
+                    onClick={() => replay(deadLetter)}
+                    disabled={busy !== undefined || !deadLetter.replayable}
+                    title={deadLetter.replayable ? undefined : 'Nothing to replay: Arrivals could not read this message'}
+                  >Replay
+                  </button>
                   <button type="button" class="danger" onClick={() => discard(deadLetter)} disabled={busy !== undefined}>Delete</button>
                 </td>
               </tr>

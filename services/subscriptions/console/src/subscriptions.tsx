@@ -187,6 +187,7 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
         <dt>Store</dt><dd>{subscription.filters.storeId ?? 'All stores'}</dd>
         {subscription.filters.sku !== undefined && <><dt>SKU</dt><dd>{subscription.filters.sku}</dd></>}
         {subscription.filters.minQuantity !== undefined && <><dt>Minimum quantity</dt><dd>{subscription.filters.minQuantity}</dd></>}
+        {subscription.filters.reason !== undefined && <><dt>Reason</dt><dd>{subscription.filters.reason}</dd></>}
         {subscription.flow.platform && <><dt>Platform</dt><dd>{subscription.flow.platform}</dd></>}
         <dt>Created</dt><dd><Time at={subscription.createdAt} /></dd>
         {subscription.disabledReason && <><dt>Disabled</dt><dd>{subscription.disabledReason}{subscription.disabledAt && <> (<Time at={subscription.disabledAt} />)</>}</dd></>}

@@ -1,14 +1,13 @@
-import { GoodsReceivedNotification } from '@arrivals/contracts'
+import { catalogue, type CatalogueEntry } from '@arrivals/contracts'
 import type { PublicBase } from '../public-url.js'
 
 /**
  * The custom connector, derived from the service's own Swagger 2.0 document (@fastify/swagger reads
  * the route schemas), so the connector cannot describe an API other than the one that runs.
- * Only the operations tagged CONNECTOR_TAG are in it: the trigger, its unsubscribe, and the store
- * list behind the trigger's store dropdown. The operator API stays out: makers see one trigger.
+ * Only the operations tagged CONNECTOR_TAG are in it: a trigger per catalogue entry, the delete of a
+ * subscription, and the store list behind the triggers' store dropdown. The operator API stays out.
  */
 export const CONNECTOR_TAG = 'connector'
-export const TRIGGER_PATH = '/v1/triggers/goods-received'
 
 /** Keywords the route schemas carry for Power Automate; fastify's Ajv must accept them. */
 export const CONNECTOR_KEYWORDS = [
@@ -20,8 +19,9 @@ export const PACKAGE_BASE_URL = 'https://arrivals.example.com'
 
 export const CONNECTOR_TITLE = 'Arrivals'
 export const CONNECTOR_DESCRIPTION =
-  'Start a flow the moment one of your stores receives goods. Arrivals sends each goods receipt to your ' +
-  'flow as it is recorded: store, supplier, items and quantities, filtered by store, product or quantity.'
+  'Start a flow the moment one of your stores receives goods or adjusts its stock. Arrivals sends each goods ' +
+  'receipt and stock adjustment to your flow as it is recorded: store, items and quantities, filtered by store, ' +
+  'product, quantity or reason.'
 export const ICON_BRAND_COLOR = '#0f6b5c'
 
 export type ConnectorVariant = 'api-key' | 'entra-id'
@@ -32,14 +32,14 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** The notification schema exactly as contracts define it, as plain JSON (TypeBox's symbols dropped). */
-export function notificationSchema(): Json {
-  return JSON.parse(JSON.stringify(GoodsReceivedNotification)) as Json
+/** An entry's notification schema exactly as contracts define it, as plain JSON (TypeBox's symbols dropped). */
+export function notificationSchema(entry: CatalogueEntry): Json {
+  return JSON.parse(JSON.stringify(entry.notification)) as Json
 }
 
 /**
- * What @fastify/swagger cannot express through route options (its `transformObject`): the trigger's
- * `x-ms-notification-content` goes on the path item (Microsoft's schema refuses it on the
+ * What @fastify/swagger cannot express through route options (its `transformObject`): each trigger's
+ * `x-ms-notification-content` (its catalogue entry's notification schema) goes on the path item (Microsoft's schema refuses it on the
  * operation), and a body parameter is `required` (every body of this API is).
  */
 export function completeDocument<T>(document: T): T {
@@ -62,9 +62,9 @@ export function completeDocument<T>(document: T): T {
       }
     }
   }
-  const trigger = paths[TRIGGER_PATH]
-  if (isObject(trigger)) {
-    trigger['x-ms-notification-content'] = { description: 'The goods receipt that started the flow.', schema: notificationSchema() }
+  for (const entry of catalogue) {
+    const trigger = paths[entry.trigger.path]
+    if (isObject(trigger)) trigger['x-ms-notification-content'] = { description: entry.trigger.notificationDescription, schema: notificationSchema(entry) }
   }
   return document
 }

@@ -41,5 +41,8 @@ export function packageSettings(): SubscriptionsSettings {
     rateLimitPerMinute: 600,
     bodyLimitBytes: 65_536,
     confirmTimeoutMs: 5_000,
+    authFailuresPerMinute: 0,
+    quotaSubscriptions: 10_000,
+    quotaSubscriptionsPerStore: 100,
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
 import { historyLimits } from '@arrivals/subscription-registry'
-import { HttpError } from '@arrivals/service-kit'
+import { HttpError, requireOperator } from '@arrivals/service-kit'
 import { replayTask, testTask } from '../delivery-tasks.js'
 import {
   AttemptList, AttemptsQuery, DeadLetterList, DeadLetterParams, DeadLetterQuery,
@@ -18,6 +18,21 @@ const SUBSCRIPTIONS = 'subscriptions'
 const DEAD_LETTERS = 'dead letters'
 const MAX_CURSOR = 2n ** 64n - 1n
 const DISABLED_BY_OPERATOR = 'disabled by an operator'
+/** Dead letters of the tenant's time index one redeliver call walks at most (the rest: call again with nextSince). */
+const REDELIVER_EXAMINED_PER_CALL = 500
+const NOT_AN_OPERATOR = 'this key is a maker\'s key: the operator API needs an operator\'s key (API_KEYS entry tenantId:key:operator) or the Arrivals.Operator app role'
+
+/**
+ * The instant an RFC 3339 date-time names, in ms. The HTTP layer's date-time already refuses a leap
+ * second (`23:59:60`, which Date.parse cannot read); should one get here, it is the moment after
+ * `23:59:59.999`, and nothing unreadable ever reaches Redis as NaN.
+ */
+function instantOf(dateTime: string): number {
+  const leap = /^(.*T\d{2}:\d{2}:)60(.*)$/i.exec(dateTime)
+  const ms = leap ? Date.parse(`${leap[1]}59${leap[2]}`) + 1_000 : Date.parse(dateTime)
+  if (Number.isNaN(ms)) throw new HttpError(400, `querystring/since "${dateTime}" is not a date-time this API can read (RFC 3339)`, 'INVALID_TIME')
+  return ms
+}
 
 function notFound(subscriptionId: string): HttpError {
   return new HttpError(404, `your tenant has no subscription ${subscriptionId}`, 'SUBSCRIPTION_NOT_FOUND')
@@ -41,9 +56,12 @@ function deadLetterView(record: DeadLetterRecord) {
 
 /**
  * The operator API: every route is scoped to the caller's tenant (a record of another tenant is
- * simply not found). Not part of the connector: makers see the trigger only.
+ * simply not found) and needs an operator (403 for a maker: every maker of a tenant holds the
+ * connector's key, so it must not reach other flows). Not part of the connector.
  */
 const operator: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', requireOperator(NOT_AN_OPERATOR))
+
   async function own(tenantId: string, subscriptionId: string): Promise<SubscriptionRecord> {
     const record = await app.subscriptions.get(tenantId, subscriptionId)
     if (!record) throw notFound(subscriptionId)
@@ -57,7 +75,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List subscriptions',
       description: 'Lists your subscriptions a page at a time, callbacks redacted, each with its recent delivery activity.',
       querystring: ListQuery,
-      response: { 200: SubscriptionList, ...errorResponses(400, 401, 429, 503) },
+      response: { 200: SubscriptionList, ...errorResponses(400, 401, 403, 429, 503) },
     },
   }, async (request) => {
     // Redis cursors are unsigned 64-bit: a larger one is a Redis error, i.e. it was never handed out.
@@ -80,7 +98,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Get a subscription',
       description: 'Shows one subscription: status, filters, owning flow; the callback redacted.',
       params: SubscriptionParams,
-      response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) },
+      response: { 200: subscriptionRef, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (request) => subscriptionView(await own(request.tenantId, request.params.subscriptionId)))
 
@@ -88,7 +106,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
   function statusRoute(action: 'enable' | 'disable', operationId: string, summary: string, description: string,
     change: (tenantId: string, subscriptionId: string) => Promise<SubscriptionRecord | undefined>) {
     app.post(`/v1/subscriptions/:subscriptionId/${action}`, {
-      schema: { operationId, tags: [SUBSCRIPTIONS], summary, description, params: SubscriptionParams, response: { 200: subscriptionRef, ...errorResponses(400, 401, 404, 429, 503) } },
+      schema: { operationId, tags: [SUBSCRIPTIONS], summary, description, params: SubscriptionParams, response: { 200: subscriptionRef, ...errorResponses(400, 401, 403, 404, 429, 503) } },
     }, async (request) => {
       const record = await change(request.tenantId, request.params.subscriptionId)
       if (!record) throw notFound(request.params.subscriptionId)
@@ -112,7 +130,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Rotate the signing secret',
       description: 'Replaces the subscription\'s signing secret; the new one is shown once and signs every notification from now on.',
       params: SubscriptionParams,
-      response: { 200: SecretRotated, ...errorResponses(400, 401, 404, 429, 503) },
+      response: { 200: SecretRotated, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (request) => {
     const rotated = await app.subscriptions.rotateSecret(request.tenantId, request.params.subscriptionId)
@@ -129,7 +147,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Lists the most recent delivery attempts of one subscription, newest first.',
       params: SubscriptionParams,
       querystring: AttemptsQuery,
-      response: { 200: AttemptList, ...errorResponses(400, 401, 404, 429, 503) },
+      response: { 200: AttemptList, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (request) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
@@ -143,7 +161,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Send a test notification',
       description: 'Queues a signed sample notification to the subscription\'s callback, delivered and retried like a real one.',
       params: SubscriptionParams,
-      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 404, 409, 429, 503) },
+      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
     },
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
@@ -159,22 +177,23 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'RedeliverSince',
       tags: [SUBSCRIPTIONS],
       summary: 'Redeliver failed notifications',
-      description: 'Queues again every dead letter of the subscription given up at or after a time, each with its original webhook-id.',
+      description: 'Queues again the dead letters of the subscription given up at or after a time, each with its original webhook-id. '
+        + `One call looks at no more than about ${REDELIVER_EXAMINED_PER_CALL} of your tenant's dead letters, oldest first; when there may be more, the answer has nextSince: `
+        + 'call again with since=nextSince until it is absent.',
       params: SubscriptionParams,
       querystring: RedeliverQuery,
-      response: { 202: RedeliverAccepted, ...errorResponses(400, 401, 404, 429, 503) },
+      response: { 202: RedeliverAccepted, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const record = await own(request.tenantId, request.params.subscriptionId)
-    const since = Date.parse(request.query.since)
-    // The format refuses what Date.parse cannot read; this keeps a NaN from ever reaching Redis.
-    if (Number.isNaN(since)) throw new HttpError(400, 'querystring/since is not a time that can be read', 'VALIDATION_FAILED')
-    const deadLetters = (await app.history.deadLetters.since(request.tenantId, record.id, since)).filter((dl) => dl.task)
+    const scanned = await app.history.deadLetters.scanSince(request.tenantId, record.id, instantOf(request.query.since), REDELIVER_EXAMINED_PER_CALL)
+    const deadLetters = scanned.records.filter((dl) => dl.task)
     const tasks = deadLetters.map((dl) => replayTask(dl.task!, 'redeliver'))
     await app.deliveries.publish(tasks)
     await app.history.deadLetters.remove(request.tenantId, deadLetters.map((dl) => dl.id))
-    request.log.info({ subscriptionId: record.id, since: request.query.since, count: tasks.length }, 'dead letters redelivered')
-    return reply.code(202).send({ count: tasks.length, deliveryIds: tasks.map((task) => task.deliveryId) })
+    const nextSince = scanned.nextSinceMs === undefined ? undefined : new Date(scanned.nextSinceMs).toISOString()
+    request.log.info({ subscriptionId: record.id, since: request.query.since, count: tasks.length, nextSince }, 'dead letters redelivered')
+    return reply.code(202).send({ count: tasks.length, deliveryIds: tasks.map((task) => task.deliveryId), ...(nextSince ? { nextSince } : {}) })
   })
 
   app.get('/v1/dead-letters', {
@@ -184,7 +203,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List dead letters',
       description: 'Lists the deliveries your tenant gave up on, newest first, optionally for one subscription.',
       querystring: DeadLetterQuery,
-      response: { 200: DeadLetterList, ...errorResponses(400, 401, 429, 503) },
+      response: { 200: DeadLetterList, ...errorResponses(400, 401, 403, 429, 503) },
     },
   }, async (request) => {
     const { subscriptionId } = request.query
@@ -201,7 +220,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Replay a dead letter',
       description: 'Queues the dead letter\'s delivery again with its original webhook-id, then removes it from the list.',
       params: DeadLetterParams,
-      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 404, 409, 429, 503) },
+      response: { 202: DeliveryAccepted, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params
@@ -229,7 +248,7 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Discard a dead letter',
       description: 'Removes a dead letter without delivering it.',
       params: DeadLetterParams,
-      response: { 204: { type: 'null', description: 'Discarded.' }, ...errorResponses(400, 401, 404, 429, 503) },
+      response: { 204: { type: 'null', description: 'Discarded.' }, ...errorResponses(400, 401, 403, 404, 429, 503) },
     },
   }, async (request, reply) => {
     const { deadLetterId } = request.params

@@ -2,12 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { CallbackRefusedError, checkCallbackUrl, type CallbackPolicy } from '@arrivals/callback-safety'
-import { inventoryKeys, redactUrl, type FlowInfo, type StoreRecord } from '@arrivals/contracts'
+import { catalogue, redactUrl, type CatalogueEntry, type FlowInfo } from '@arrivals/contracts'
 import { HttpError } from '@arrivals/service-kit'
-import { CONNECTOR_TAG, TRIGGER_PATH } from '../connector/definition.js'
+import { CONNECTOR_TAG } from '../connector/definition.js'
 import { publicBase, publicUrl } from '../public-url.js'
 import { errorResponses } from '../schemas/errors.js'
-import { StoreOptions, SubscriptionCreated, SubscriptionParams, TriggerBody } from '../schemas/subscriptions.js'
+import { SubscriptionCreated, SubscriptionParams, triggerBody, type TriggerBody } from '../schemas/subscriptions.js'
 import { subscriptionView } from '../subscription-view.js'
 
 export interface TriggerOptions {
@@ -50,23 +50,29 @@ const created = {
   headers: { Location: { type: 'string', description: 'The subscription\'s URL; DELETE it to unsubscribe.', 'x-ms-summary': 'Location' } },
 }
 
-/** What the platforms call: the webhook trigger, its unsubscribe, and the store dropdown. */
-const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) => {
-  const keys = inventoryKeys(options.namespace)
+/**
+ * One webhook trigger, made of a catalogue entry: `POST <path>` subscribes to the entry's event type
+ * with its filters; `DELETE <path>` and `POST <path>/unsubscribe` unsubscribe by callback.
+ */
+const webhookTrigger: FastifyPluginAsyncTypebox<TriggerOptions & { entry: CatalogueEntry }> = async (app, { entry, ...options }) => {
+  const { path, operationId, summary, description, hint } = entry.trigger
+  const body = triggerBody(entry)
+  // The names of the unsubscribe operations, from the trigger's: WhenStockAdjusted → StockAdjusted.
+  const subject = operationId.replace(/^When/, '')
 
-  app.post(TRIGGER_PATH, {
+  app.post(path, {
     schema: {
-      operationId: 'WhenGoodsReceived',
+      operationId,
       tags: [CONNECTOR_TAG],
-      summary: 'When goods are received at a store',
-      description: 'Starts the flow each time a store records a goods receipt that matches the filters.',
+      summary,
+      description,
       'x-ms-trigger': 'single',
-      'x-ms-trigger-hint': 'To see it work, record a goods receipt at one of your stores.',
-      body: TriggerBody,
-      response: { 201: created, ...errorResponses(400, 401, 413, 415, 429, 503) },
+      'x-ms-trigger-hint': hint,
+      body,
+      response: { 201: created, ...errorResponses(400, 401, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
-    const { callbackUrl, ...filters } = request.body
+    const { callbackUrl, ...filters } = request.body as TriggerBody
     try {
       await checkCallbackUrl(callbackUrl, options.callbackPolicy)
     } catch (error) {
@@ -74,12 +80,49 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
       request.log.info({ callback: redactUrl(callbackUrl), reason: error.message }, 'callback refused')
       throw new HttpError(400, error.message, 'CALLBACK_REFUSED')
     }
-    const result = await app.subscriptions.subscribe({ tenantId: request.tenantId, callbackUrl, filters, flow: flowInfo(request) })
+    const result = await app.subscriptions.subscribe({ tenantId: request.tenantId, eventType: entry.type, callbackUrl, filters, flow: flowInfo(request) })
     const { record } = result
-    request.log.info({ subscriptionId: record.id, created: result.created, callback: record.callbackRedacted, flow: record.flow }, result.created ? 'subscribed' : 'subscribed again')
+    request.log.info({ subscriptionId: record.id, eventType: record.eventType, created: result.created, callback: record.callbackRedacted, flow: record.flow }, result.created ? 'subscribed' : 'subscribed again')
     const location = publicUrl(publicBase(request, options.publicBaseUrl), `/v1/subscriptions/${encodeURIComponent(record.id)}`)
     return reply.code(201).header('location', location).send(result.secret ? { ...subscriptionView(record), signingSecret: result.secret } : subscriptionView(record))
   })
+
+  // Logic Apps' built-in HTTP Webhook trigger unsubscribes with a request of the workflow's own
+  // choosing, carrying what it has: the callback URL (listCallbackUrl()) and the filters it subscribed
+  // with. DELETE on the trigger with that body is the natural request; POST …/unsubscribe is the same
+  // for clients that cannot send a body with DELETE. The callback stays in the body, never in a URL.
+  const byCallback = [
+    { method: 'DELETE', url: path, operationId: `Delete${subject}ByCallback` },
+    { method: 'POST', url: `${path}/unsubscribe`, operationId: `Unsubscribe${subject}ByCallback` },
+  ] as const
+  for (const { method, url, operationId: unsubscribeId } of byCallback) {
+    app.route({
+      method,
+      url,
+      schema: {
+        operationId: unsubscribeId,
+        tags: ['subscriptions'],
+        summary: 'Unsubscribe by callback URL',
+        description: `Deletes the subscription to ${entry.type} with this callback URL and these filters, for the Logic Apps HTTP Webhook trigger.`,
+        body,
+        response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 404, 413, 415, 429, 503) },
+      },
+      handler: async (request, reply) => {
+        const { callbackUrl, ...filters } = request.body as TriggerBody
+        const id = await app.subscriptions.find(request.tenantId, entry.type, callbackUrl, filters)
+        if (!id || !(await app.subscriptions.remove(request.tenantId, id))) {
+          throw new HttpError(404, 'your tenant has no subscription with this callback URL and these filters (already deleted?)', 'SUBSCRIPTION_NOT_FOUND')
+        }
+        request.log.info({ subscriptionId: id, eventType: entry.type }, 'unsubscribed by callback')
+        return reply.code(204).send()
+      },
+    })
+  }
+}
+
+/** What the platforms call: a webhook trigger per event type and their unsubscribe (the store dropdown is routes/stores.ts). */
+const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) => {
+  for (const entry of catalogue) await app.register(webhookTrigger, { ...options, entry })
 
   app.delete('/v1/subscriptions/:subscriptionId', {
     schema: {
@@ -98,53 +141,6 @@ const trigger: FastifyPluginAsyncTypebox<TriggerOptions> = async (app, options) 
     }
     request.log.info({ subscriptionId }, 'unsubscribed')
     return reply.code(204).send()
-  })
-
-  // Logic Apps' built-in HTTP Webhook trigger unsubscribes with a request of the workflow's own
-  // choosing, carrying what it has: the callback URL (listCallbackUrl()) and the filters it subscribed
-  // with. DELETE on the trigger with that body is the natural request; POST …/unsubscribe is the same
-  // for clients that cannot send a body with DELETE. The callback stays in the body, never in a URL.
-  const byCallback = [
-    { method: 'DELETE', url: TRIGGER_PATH, operationId: 'DeleteByCallback' },
-    { method: 'POST', url: `${TRIGGER_PATH}/unsubscribe`, operationId: 'UnsubscribeByCallback' },
-  ] as const
-  for (const { method, url, operationId } of byCallback) {
-    app.route({
-      method,
-      url,
-      schema: {
-        operationId,
-        tags: ['subscriptions'],
-        summary: 'Unsubscribe by callback URL',
-        description: 'Deletes the subscription with this callback URL and these filters, for the Logic Apps HTTP Webhook trigger.',
-        body: TriggerBody,
-        response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 404, 413, 415, 429, 503) },
-      },
-      handler: async (request, reply) => {
-        const { callbackUrl, ...filters } = request.body
-        const id = await app.subscriptions.find(request.tenantId, callbackUrl, filters)
-        if (!id || !(await app.subscriptions.remove(request.tenantId, id))) {
-          throw new HttpError(404, 'your tenant has no subscription with this callback URL and these filters (already deleted?)', 'SUBSCRIPTION_NOT_FOUND')
-        }
-        request.log.info({ subscriptionId: id }, 'unsubscribed by callback')
-        return reply.code(204).send()
-      },
-    })
-  }
-
-  app.get('/v1/stores', {
-    schema: {
-      operationId: 'ListStores',
-      tags: [CONNECTOR_TAG],
-      summary: 'List stores',
-      description: 'Lists the stores of your catalogue, for the store dropdown of the trigger.',
-      'x-ms-visibility': 'internal',
-      response: { 200: { ...StoreOptions, description: 'Your stores, ordered by ID.' }, ...errorResponses(401, 429, 503) },
-    },
-  }, async (request) => {
-    const records = (await app.redis.hvals(keys.stores(request.tenantId))).map((json) => JSON.parse(json) as StoreRecord)
-    records.sort((a, b) => (a.storeId < b.storeId ? -1 : a.storeId > b.storeId ? 1 : 0))
-    return { items: records.map(({ storeId, name }) => ({ storeId, name })) }
   })
 }
 

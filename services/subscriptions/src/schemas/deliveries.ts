@@ -49,6 +49,10 @@ export const RedeliverQuery = Type.Object({
 export const RedeliverAccepted = Type.Object({
   count: Type.Integer({ description: 'How many deliveries were queued again.' }),
   deliveryIds: Type.Array(Type.String(), { description: 'Their webhook-ids (the originals).' }),
+  nextSince: Type.Optional(Type.String({
+    format: 'date-time',
+    description: 'Present when this call stopped at its bound and later dead letters may match: call again with since set to this value.',
+  })),
 }, { description: 'Queued for delivery again.' })
 
 export { SubscriptionId }

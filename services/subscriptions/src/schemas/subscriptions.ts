@@ -1,12 +1,17 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { MAX_CALLBACK_LENGTH } from '@arrivals/callback-safety'
-import { GOODS_RECEIVED, StoreId, limits } from '@arrivals/contracts'
+import { catalogue, eventTypes, limits, StoreId, type CatalogueEntry, type FilterDefinition, type SubscriptionFilters } from '@arrivals/contracts'
 
 /**
  * A whole number in a query string. Types are not coerced (a body's "5" is not a quantity), so a
  * query number is a digit string; the route clamps it to its range.
  */
 export const QueryInteger = (description: string) => Type.String({ pattern: '^[0-9]{1,6}$', description })
+
+/** Stores in the connector's dropdown: a list people scroll, not a catalogue (type an ID past it). */
+export const STORE_DROPDOWN_LIMIT = 100
+/** The largest page of the store list. */
+export const STORE_PAGE_MAX = 500
 
 /** Clamps a QueryInteger to [min, max], or the fallback when absent. */
 export function queryInteger(text: string | undefined, fallback: number, min: number, max: number): number {
@@ -25,45 +30,53 @@ export const SubscriptionParams = Type.Object({ subscriptionId: SubscriptionId }
 export type SubscriptionParams = Static<typeof SubscriptionParams>
 
 /**
- * What the platform POSTs when a flow with the trigger is saved: its callback URL in the property
- * marked x-ms-notification-url (hidden from the maker), and the filters the maker set.
+ * The store dropdown: the tenant's stores, from the connector's ListStores operation. It shows
+ * ListStores' first page (ordered by ID, STORE_DROPDOWN_LIMIT by default); a store past it is typed
+ * in as a custom value.
  */
-export const TriggerBody = Type.Object({
-  callbackUrl: Type.String({
-    minLength: 1,
-    maxLength: MAX_CALLBACK_LENGTH,
-    'x-ms-notification-url': true,
-    'x-ms-visibility': 'internal',
-    ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
-  }),
-  storeId: Type.Optional(Type.String({
-    pattern: StoreId.pattern,
-    minLength: 1,
-    maxLength: limits.idLength,
-    'x-ms-visibility': 'important',
-    'x-ms-dynamic-values': { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' },
-    ...field('Store', 'Only goods received at this store; leave empty for every store.'),
-  })),
-  sku: Type.Optional(Type.String({
-    minLength: 1,
-    maxLength: limits.idLength,
-    'x-ms-visibility': 'advanced',
-    ...field('SKU', 'Only receipts that contain this stock keeping unit.'),
-  })),
-  minQuantity: Type.Optional(Type.Integer({
-    minimum: 1,
-    maximum: limits.maxQuantity,
-    'x-ms-visibility': 'advanced',
-    ...field('Minimum quantity', 'Only receipts whose total quantity is at least this.'),
-  })),
-}, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
-export type TriggerBody = Static<typeof TriggerBody>
+const storeDropdown = { operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' }
 
-const Filters = Type.Object({
-  storeId: Type.Optional(Type.String({ description: 'Only this store.' })),
-  sku: Type.Optional(Type.String({ description: 'Only receipts with this SKU.' })),
-  minQuantity: Type.Optional(Type.Integer({ description: 'Only receipts with at least this total quantity.' })),
-}, { description: 'Filters; an absent one matches everything.' })
+/** A trigger's filter parameter, from its catalogue definition: constraints, label, visibility, dropdown. */
+function filterParameter(filter: FilterDefinition): TSchema {
+  const options = {
+    ...filter.constraints,
+    'x-ms-visibility': filter.visibility,
+    ...(filter.dropdown === 'stores' ? { 'x-ms-dynamic-values': storeDropdown } : {}),
+    ...field(filter.summary, filter.description),
+  }
+  return Type.Optional(filter.type === 'integer' ? Type.Integer(options) : Type.String(options))
+}
+
+/**
+ * What the platform POSTs when a flow with the trigger is saved: its callback URL in the property
+ * marked x-ms-notification-url (hidden from the maker), and the filters the maker set, one property
+ * per filter of the catalogue entry.
+ */
+export function triggerBody(entry: CatalogueEntry) {
+  return Type.Object({
+    callbackUrl: Type.String({
+      minLength: 1,
+      maxLength: MAX_CALLBACK_LENGTH,
+      'x-ms-notification-url': true,
+      'x-ms-visibility': 'internal',
+      ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
+    }),
+    ...Object.fromEntries(entry.filters.map((filter) => [filter.name, filterParameter(filter)])),
+  }, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
+}
+
+/** A trigger's body as the routes read it: the filters are the catalogue entry's (validated by its schema). */
+export type TriggerBody = { callbackUrl: string } & SubscriptionFilters
+
+// Every filter of every catalogue entry, once (the store and SKU are shared); typed as the record's.
+const Filters = Type.Unsafe<SubscriptionFilters>(Type.Object(
+  Object.fromEntries([...new Map(catalogue.flatMap((entry) => entry.filters.map((filter) => [filter.name, filter] as const))).values()]
+    .map((filter) => {
+      const description = `The trigger's "${filter.summary}" filter.`
+      return [filter.name, Type.Optional(filter.type === 'integer' ? Type.Integer({ description }) : Type.String({ description }))]
+    })),
+  { description: 'Filters (those of the subscription\'s event type); an absent one matches everything.' },
+))
 
 const Flow = Type.Object({
   workflowId: Type.Optional(Type.String({ description: 'x-ms-workflow-id of the subscribing flow.' })),
@@ -90,7 +103,7 @@ export type SubscriptionActivity = Static<typeof SubscriptionActivity>
 /** A subscription as the API shows it: the callback redacted, no secret. */
 export const Subscription = Type.Object({
   id: SubscriptionId,
-  eventType: Type.String({ description: `Always "${GOODS_RECEIVED}".` }),
+  eventType: Type.String({ description: `The event type it receives, that of the trigger it was made with: ${eventTypes.join(' or ')}.` }),
   status: Type.String({ enum: ['active', 'disabled'], description: 'Disabled after sustained delivery failure; re-subscribe or enable to resume.' }),
   disabledReason: Type.Optional(Type.String({ description: 'Why it was disabled.' })),
   disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),
@@ -136,5 +149,15 @@ export const StoreOption = Type.Object({
 }, { description: 'A store of your catalogue.' })
 
 export const StoreOptions = Type.Object({
-  items: Type.Array(StoreOption, { ...field('Stores', 'Every store of your catalogue, ordered by ID.') }),
-}, { description: 'Your stores.' })
+  items: Type.Array(StoreOption, { ...field('Stores', 'One page of the stores of your catalogue that match the search, ordered by ID.') }),
+  nextCursor: Type.Optional(Type.String({ ...field('Next cursor', 'Pass back as cursor for the next page; absent on the last page.'), 'x-ms-visibility': 'internal' })),
+}, { description: 'Your stores, a page at a time.' })
+
+export const StoresQuery = Type.Object({
+  search: Type.Optional(Type.String({
+    maxLength: limits.idLength,
+    ...field('Search', 'Only stores whose ID or name contains this text (letters A to Z in any case).'),
+  })),
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$', ...field('Limit', `How many to return: 1 to ${STORE_PAGE_MAX} (default ${STORE_DROPDOWN_LIMIT}).`) })),
+  cursor: Type.Optional(Type.String({ pattern: StoreId.pattern, ...field('Cursor', 'From the previous page\'s nextCursor.'), 'x-ms-visibility': 'internal' })),
+}, { additionalProperties: false })

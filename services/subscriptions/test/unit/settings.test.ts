@@ -34,4 +34,14 @@ describe('readSettings', () => {
     expect(readSettings({ ...base, TRUST_PROXY: 'yes' }).trustProxy).toBe(true)
     expect(readSettings({ ...base, TRUST_PROXY: '10.0.0.1, 10.0.0.2' }).trustProxy).toEqual(['10.0.0.1', '10.0.0.2'])
   })
+
+  it('reads roles from API_KEYS and the quotas with their stated defaults', () => {
+    const base = { CALLBACK_ENCRYPTION_KEY: randomBytes(32).toString('base64'), API_KEYS: 'contoso:maker-key-0123456789,contoso:operator-key-0123456789:operator' }
+    const settings = readSettings(base)
+    expect([...settings.apiKeys.values()]).toEqual([{ tenantId: 'contoso', role: 'maker' }, { tenantId: 'contoso', role: 'operator' }])
+    expect(settings).toMatchObject({ quotaSubscriptions: 10_000, quotaSubscriptionsPerStore: 100, authFailuresPerMinute: 30 })
+    expect(readSettings({ ...base, QUOTA_SUBSCRIPTIONS: '50', QUOTA_SUBSCRIPTIONS_PER_STORE: '5', AUTH_FAILURES_PER_MINUTE: '0' }))
+      .toMatchObject({ quotaSubscriptions: 50, quotaSubscriptionsPerStore: 5, authFailuresPerMinute: 0 })
+    expect(() => readSettings({ ...base, QUOTA_SUBSCRIPTIONS: '0' })).toThrow(/QUOTA_SUBSCRIPTIONS/)
+  })
 })

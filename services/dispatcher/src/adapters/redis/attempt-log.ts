@@ -1,30 +1,29 @@
-import { historyLimits, type AttemptRecord, type RedisKeys } from '@arrivals/contracts'
-import type { Redis } from 'ioredis'
+import type { AttemptRecord } from '@arrivals/contracts'
+import type { Attempts, SubscriptionRef } from '@arrivals/subscription-registry'
 import type { AttemptRecorder, Log } from '../../ports.js'
 
-/** How long a subscription's attempt history outlives its last attempt. */
-const ATTEMPTS_TTL_MS = 30 * 86_400_000
-
 interface AttemptLogOptions {
-  redis: Redis
-  keys: RedisKeys
+  attempts: Pick<Attempts, 'write'>
   log: Log
-  /** How often buffered records are written (one pipelined round trip for all of them). */
+  /** How often buffered records are written (one batch, one pipelined round trip, for all of them). */
   flushMs?: number
   /** Beyond this many buffered records (Redis away), the oldest are dropped: history is best effort. */
   maxBuffered?: number
 }
 
+interface Buffered extends SubscriptionRef {
+  attempts: AttemptRecord[]
+}
+
 /**
- * The attempt history of each subscription: `LPUSH attempts(s)` + `LTRIM` to the last
- * `historyLimits.attemptsPerSubscription`, newest first. Records are buffered and written every
- * ~100 ms in one pipeline, so the hot path never waits on Redis. A success also clears the
- * subscription's consecutive-failure count in the same pipeline.
+ * The attempt history of each subscription, written through the registry's `attempts.write`. Records
+ * are buffered and written every ~100 ms as one batch, so the hot path never waits on Redis; the
+ * successes of the same interval end their subscriptions' failure streaks in that batch.
  */
 export class AttemptLog implements AttemptRecorder {
-  private buffer = new Map<string, AttemptRecord[]>()
+  private buffer = new Map<string, Buffered>()
   private buffered = 0
-  private clearFailures = new Set<string>()
+  private succeededSince = new Map<string, SubscriptionRef>()
   private readonly timer: NodeJS.Timeout
   private flushing: Promise<void> = Promise.resolve()
 
@@ -33,17 +32,17 @@ export class AttemptLog implements AttemptRecorder {
     this.timer.unref()
   }
 
-  record(subscriptionId: string, attempt: AttemptRecord): void {
+  record(tenantId: string, subscriptionId: string, attempt: AttemptRecord): void {
     if (this.buffered >= (this.options.maxBuffered ?? 50_000)) return
-    const list = this.buffer.get(subscriptionId)
-    if (list) list.push(attempt)
-    else this.buffer.set(subscriptionId, [attempt])
+    const entry = this.buffer.get(subscriptionId)
+    if (entry) entry.attempts.push(attempt)
+    else this.buffer.set(subscriptionId, { tenantId, subscriptionId, attempts: [attempt] })
     this.buffered += 1
   }
 
   /** The subscription answered: its consecutive-failure count starts again. */
-  succeeded(subscriptionId: string): void {
-    this.clearFailures.add(subscriptionId)
+  succeeded(tenantId: string, subscriptionId: string): void {
+    this.succeededSince.set(subscriptionId, { tenantId, subscriptionId })
   }
 
   /** Writes what is buffered; concurrent calls run one after another. */
@@ -58,32 +57,19 @@ export class AttemptLog implements AttemptRecorder {
   }
 
   private async write(): Promise<void> {
-    if (this.buffer.size === 0 && this.clearFailures.size === 0) return
+    if (this.buffer.size === 0 && this.succeededSince.size === 0) return
     const buffer = this.buffer
-    const clear = this.clearFailures
+    const succeeded = this.succeededSince
     this.buffer = new Map()
     this.buffered = 0
-    this.clearFailures = new Set()
-    const { redis, keys } = this.options
-    const pipeline = redis.pipeline()
-    for (const [subscriptionId, records] of buffer) {
-      const key = keys.attempts(subscriptionId)
-      // LPUSH puts its last argument first: oldest first in, newest at the head.
-      pipeline.lpush(key, ...records.map((record) => JSON.stringify(record)))
-      pipeline.ltrim(key, 0, historyLimits.attemptsPerSubscription - 1)
-      // A history nobody adds to expires: a late record for a deleted subscription does not stay forever.
-      pipeline.pexpire(key, ATTEMPTS_TTL_MS)
-    }
-    for (const subscriptionId of clear) pipeline.del(keys.failures(subscriptionId))
+    this.succeededSince = new Map()
     try {
-      const results = await pipeline.exec()
-      const failed = results?.find(([error]) => error)
-      if (failed) throw failed[0]
+      await this.options.attempts.write({ records: [...buffer.values()], succeeded: [...succeeded.values()] })
     } catch (error) {
-      const lost = [...buffer.values()].reduce((sum, records) => sum + records.length, 0)
+      const lost = [...buffer.values()].reduce((sum, entry) => sum + entry.attempts.length, 0)
       this.options.log.warn({ err: { message: (error as Error).message }, records: lost }, 'attempt records not written; keeping them for the next flush')
-      for (const [subscriptionId, records] of buffer) for (const record of records) this.record(subscriptionId, record)
-      for (const subscriptionId of clear) this.clearFailures.add(subscriptionId)
+      for (const { tenantId, subscriptionId, attempts } of buffer.values()) for (const record of attempts) this.record(tenantId, subscriptionId, record)
+      for (const [subscriptionId, ref] of succeeded) if (!this.succeededSince.has(subscriptionId)) this.succeededSince.set(subscriptionId, ref)
     }
   }
 }

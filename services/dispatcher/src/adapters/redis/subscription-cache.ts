@@ -1,5 +1,5 @@
-import { sealingContext, type GoodsReceivedEvent, type RedisKeys, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
-import type { Redis } from 'ioredis'
+import { matchesFilters, sealingContext, type ArrivalsEvent, type CatalogueEntry, type SecretBox, type SubscriptionRecord } from '@arrivals/contracts'
+import type { ChangeWatch, Subscriptions } from '@arrivals/subscription-registry'
 import type { Log, Subscription, SubscriptionLookup, SubscriptionMatcher, SubscriptionView } from '../../ports.js'
 import { signingKey } from '../signing.js'
 
@@ -16,8 +16,8 @@ interface TenantSubscriptions {
 }
 
 interface SubscriptionCacheOptions {
-  redis: Redis
-  keys: RedisKeys
+  /** The registry's reads: the version, the tenant in pages, one record, and the change signal. */
+  subscriptions: Pick<Subscriptions, 'version' | 'scan' | 'getStored' | 'watch'>
   box: SecretBox
   log: Log
   /** How long a tenant's cached subscriptions are used before their version is checked again. */
@@ -33,12 +33,12 @@ function lazy<T>(open: () => T): () => T {
 }
 
 /**
- * Per-tenant cache of subscriptions. A tenant's records are loaded (its version, then HSCAN pages)
- * the first time an event or task of that tenant needs them, then served from memory.
- * A change anywhere PUBLISHes the tenant id on `subscriptionsChanged` and drops that tenant's entry;
- * in case a message is lost (a reconnect), the version is compared at most every `recheckMs`, and
- * every entry is dropped when the subscriber reconnects. Matching an event costs the number of the
- * tenant's subscriptions for the event's store, never the number of subscriptions in all.
+ * Per-tenant cache of subscriptions, read through the registry. A tenant's records are loaded (its
+ * version, then the registry's HSCAN pages) the first time an event or task of that tenant needs them,
+ * then served from memory. Every change signals the tenant (`watch`) and drops that tenant's entry;
+ * in case a signal is lost, the version is compared at most every `recheckMs`, and every entry is
+ * dropped when the watch (re)subscribes. Matching an event costs the number of the tenant's
+ * subscriptions for the event's store, never the number of subscriptions in all.
  */
 export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLookup {
   private readonly tenants = new Map<string, TenantSubscriptions>()
@@ -50,6 +50,11 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
 
   constructor(private readonly options: SubscriptionCacheOptions) {
     this.recheckMs = options.recheckMs ?? 1_000
+  }
+
+  /** Follows the registry's change signal until closed (a test's cache may rely on version checks alone). */
+  watch(onError: (error: Error) => void): ChangeWatch {
+    return this.options.subscriptions.watch(({ tenantId }) => this.invalidate(tenantId), { onError })
   }
 
   invalidate(tenantId?: string): void {
@@ -79,30 +84,26 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
   }
 
   /** Active subscriptions of the event's tenant whose filters match it. */
-  async match(tenantId: string, event: GoodsReceivedEvent): Promise<Subscription[]> {
+  async match(tenantId: string, event: ArrivalsEvent, entry: CatalogueEntry): Promise<Subscription[]> {
     const tenant = await this.tenant(tenantId)
-    const { data } = event
-    const candidates = [...(tenant.byStore.get(data.storeId) ?? []), ...tenant.anyStore]
-    return candidates.filter(({ record }) => {
-      if (record.eventType !== event.type || this.gone.has(record.id)) return false
-      const { sku, minQuantity } = record.filters
-      if (sku !== undefined && !data.items.some((item) => item.sku === sku)) return false
-      if (minQuantity !== undefined && data.totalQuantity < minQuantity) return false
-      return true
-    })
+    const data = event.data as unknown as Record<string, unknown>
+    const candidates = [...(tenant.byStore.get(event.data.storeId) ?? []), ...tenant.anyStore]
+    // A subscription receives only the event type of the trigger it was made with.
+    return candidates.filter(({ record }) =>
+      record.eventType === event.type && !this.gone.has(record.id) && matchesFilters(entry, record.filters, data))
   }
 
   /**
    * One subscription. When the cached tenant does not have it (created a moment ago, or deleted), the
-   * one record is read (HGET), never the whole tenant again; a miss is remembered until the next change.
+   * one record is read (`getStored`), never the whole tenant again; a miss is remembered until the next change.
    */
   async find(tenantId: string, subscriptionId: string): Promise<Subscription | undefined> {
     if (this.gone.has(subscriptionId)) return undefined
     const tenant = await this.tenant(tenantId)
     const found = tenant.byId.get(subscriptionId)
     if (found || tenant.missing.has(subscriptionId)) return found
-    const json = await this.options.redis.hget(this.options.keys.subscriptions(tenantId), subscriptionId)
-    const subscription = json === null ? undefined : this.view(tenantId, subscriptionId, json)
+    const json = await this.options.subscriptions.getStored(tenantId, subscriptionId)
+    const subscription = json === undefined ? undefined : this.view(tenantId, subscriptionId, json)
     if (!subscription) {
       tenant.missing.add(subscriptionId)
       return undefined
@@ -127,25 +128,20 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
 
   private async refresh(tenantId: string, cached: TenantSubscriptions | undefined): Promise<TenantSubscriptions> {
     const generation = this.generation
-    const { redis, keys } = this.options
+    const { subscriptions } = this.options
     if (cached) {
-      const version = await redis.get(keys.version(tenantId))
+      const version = await subscriptions.version(tenantId)
       if (version === cached.version) {
         cached.checkedAt = Date.now()
         return cached
       }
     }
     // The version is read first: a change during the scan bumps it, so the next check reloads.
-    const version = await redis.get(keys.version(tenantId))
+    const version = await subscriptions.version(tenantId)
     const now = Date.now()
     const tenant: TenantSubscriptions = { version, checkedAt: now, byId: new Map(), byStore: new Map(), anyStore: [], missing: new Set() }
-    // HSCAN in pages rather than one HGETALL: a tenant with 100,000 subscriptions is never one reply.
-    let cursor = '0'
-    do {
-      const [next, page] = await redis.hscan(keys.subscriptions(tenantId), cursor, 'COUNT', 1000)
-      cursor = next
-      for (let index = 0; index + 1 < page.length; index += 2) this.add(tenant, tenantId, page[index]!, page[index + 1]!)
-    } while (cursor !== '0')
+    // In pages as stored, each checked here: a tenant with 100,000 subscriptions is never one reply.
+    for await (const page of subscriptions.scan(tenantId)) for (const [id, json] of page) this.add(tenant, tenantId, id, json)
     // An invalidation that arrived while this load was in flight wins: the next event loads again.
     if (generation === this.generation) this.tenants.set(tenantId, tenant)
     return tenant

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { inventoryKeys, type StoreRecord } from '@arrivals/contracts'
+import { HttpError } from '@arrivals/service-kit'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,15 +13,32 @@ declare module 'fastify' {
 export interface StoreCatalogue {
   list(tenantId: string): Promise<StoreRecord[]>
   get(tenantId: string, storeId: string): Promise<StoreRecord | undefined>
-  /** Registers the store or renames it; `created` tells which. */
+  /** Registers the store or renames it; `created` tells which. A new store over the quota is a 409. */
   put(tenantId: string, storeId: string, name: string): Promise<{ store: StoreRecord; created: boolean }>
-  /** The store's record, registering it with `name` first if the tenant does not know it yet. */
+  /**
+   * The store's record, registering it with `name` first if the tenant does not know it yet; a new
+   * store over the quota is a 409 (a known store always works).
+   */
   ensure(tenantId: string, storeId: string, name: string): Promise<StoreRecord>
 }
 
 function parse(json: string): StoreRecord {
   return JSON.parse(json) as StoreRecord
 }
+
+// KEYS: stores. ARGV: storeId, new record JSON, most stores per tenant.
+// {'existing', JSON} for a known store, {'created', JSON} when registered now, {'quota'} when the tenant
+// already has the most stores it may (nothing written). Counting and writing are one step.
+const REGISTER = `
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then return {'existing', existing} end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {'quota'} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {'created', ARGV[2]}
+`
+
+/** The default QUOTA_STORES states (see its settings entry). */
+const DEFAULT_STORES_QUOTA = 5_000
 
 function record(storeId: string, name: string, now = new Date().toISOString()): StoreRecord {
   return { storeId, name, createdAt: now, updatedAt: now }
@@ -30,8 +48,17 @@ function record(storeId: string, name: string, now = new Date().toISOString()): 
  * A tenant's stores: StoreRecord JSON in the hash `stores(tenantId)`, field = storeId. Inventory
  * owns it; the subscriptions service reads it for the connector's store dropdown.
  */
-export function storeCatalogue(redis: Redis, namespace: string): StoreCatalogue {
+export function storeCatalogue(redis: Redis, namespace: string, quota = DEFAULT_STORES_QUOTA): StoreCatalogue {
   const keys = inventoryKeys(namespace)
+
+  async function register(tenantId: string, storeId: string, name: string): Promise<{ store: StoreRecord; created: boolean }> {
+    const [outcome, json] = await redis.eval(REGISTER, 1, keys.stores(tenantId), storeId, JSON.stringify(record(storeId, name)), quota) as [string, string?]
+    if (outcome === 'quota') {
+      throw new HttpError(409, `store "${storeId}" is new and your tenant has reached its quota of ${quota} stores (QUOTA_STORES); use a store it knows, or ask your operator to raise it`, 'QUOTA_EXCEEDED')
+    }
+    return { store: parse(json!), created: outcome === 'created' }
+  }
+
   return {
     async list(tenantId) {
       const all = await redis.hvals(keys.stores(tenantId))
@@ -42,26 +69,19 @@ export function storeCatalogue(redis: Redis, namespace: string): StoreCatalogue 
       return json === null ? undefined : parse(json)
     },
     async put(tenantId, storeId, name) {
-      const key = keys.stores(tenantId)
-      const fresh = record(storeId, name)
-      if (await redis.hsetnx(key, storeId, JSON.stringify(fresh))) return { store: fresh, created: true }
-      const existing = await redis.hget(key, storeId)
-      // There is no delete, so the record is still there; the fallback only satisfies the type.
-      const store: StoreRecord = existing === null ? fresh : { ...parse(existing), name, updatedAt: fresh.updatedAt }
-      await redis.hset(key, storeId, JSON.stringify(store))
+      const registered = await register(tenantId, storeId, name)
+      if (registered.created) return registered
+      const store: StoreRecord = { ...registered.store, name, updatedAt: new Date().toISOString() }
+      await redis.hset(keys.stores(tenantId), storeId, JSON.stringify(store))
       return { store, created: false }
     },
     async ensure(tenantId, storeId, name) {
-      const key = keys.stores(tenantId)
-      // HSETNX then HGET in one transaction: the answer is whichever record won, ours or an earlier one.
-      const results = await redis.multi().hsetnx(key, storeId, JSON.stringify(record(storeId, name))).hget(key, storeId).exec()
-      const failed = results?.find(([error]) => error)?.[0]
-      if (failed) throw failed
-      return parse(results?.[1]?.[1] as string)
+      // The answer is whichever record won, ours or an earlier one.
+      return (await register(tenantId, storeId, name)).store
     },
   }
 }
 
-export default fp(async (app: FastifyInstance, options: { namespace: string }) => {
-  app.decorate('stores', storeCatalogue(app.redis, options.namespace))
+export default fp(async (app: FastifyInstance, options: { namespace: string; quota: number }) => {
+  app.decorate('stores', storeCatalogue(app.redis, options.namespace, options.quota))
 }, { name: 'store-catalogue', dependencies: ['redis'] })

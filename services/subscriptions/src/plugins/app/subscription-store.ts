@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { createSecretBox, type SecretBoxKeys } from '@arrivals/contracts'
-import { createSubscriptionRegistry } from '@arrivals/subscription-registry'
+import { createSubscriptionRegistry, type SubscriptionQuotas } from '@arrivals/subscription-registry'
 import { subscriptionStore, type SubscriptionStore } from '../../subscription-store.js'
 
 declare module 'fastify' {
@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 /** The tenant's subscriptions in Redis; callback URLs and secrets sealed with the encryption key. */
-export default fp(async (app: FastifyInstance, options: { namespace: string; encryptionKey: SecretBoxKeys }) => {
+export default fp(async (app: FastifyInstance, options: { namespace: string; encryptionKey: SecretBoxKeys; quotas: SubscriptionQuotas }) => {
   const { subscriptions } = createSubscriptionRegistry({ redis: app.redis, namespace: options.namespace })
-  app.decorate('subscriptions', subscriptionStore(subscriptions, createSecretBox(options.encryptionKey)))
+  app.decorate('subscriptions', subscriptionStore(subscriptions, createSecretBox(options.encryptionKey), options.quotas))
 }, { name: 'subscription-store', dependencies: ['redis'] })
