@@ -23,7 +23,7 @@ describe('no secret in any log line at trace level', () => {
       expect(queried.statusCode).toBe(401)
       await waitFor(() => capture.lines.some((line) => line.includes('client error')), { what: 'the parse error logged' })
       const log = capture.text()
-      expect(log).toContain('goods receipt published')
+      expect(log).toContain('receipt published')
       expect(log).toContain('/v1/stores?api_key=[redacted]')
       expect(log).not.toContain(contoso.apiKey)
       expect(log).not.toContain('rawPacket')
