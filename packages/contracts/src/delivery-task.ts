@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { parseBoundedJson } from './bounded-json.js'
 import { TenantId } from './goods-received.js'
 import { GoodsReceivedNotification } from './notification.js'
 import { StockAdjustedNotification } from './stock-adjusted.js'
@@ -47,12 +48,9 @@ const taskCheck = TypeCompiler.Compile(DeliveryTask)
 export type TaskValidation = { ok: true; task: DeliveryTask } | { ok: false; reason: string }
 
 export function parseDeliveryTask(body: Buffer | string): TaskValidation {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
-  } catch {
-    return { ok: false, reason: 'delivery task is not valid JSON' }
-  }
+  const json = parseBoundedJson(body, 'delivery task')
+  if (!json.ok) return json
+  const parsed = json.value
   if (taskCheck.Check(parsed)) return { ok: true, task: parsed }
   const first = taskCheck.Errors(parsed).First()
   return { ok: false, reason: `invalid delivery task at ${first?.path || '/'}: ${first?.message ?? 'does not match the schema'}` }

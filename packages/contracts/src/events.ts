@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { parseBoundedJson } from './bounded-json.js'
 import { catalogueEntry, eventCheck, eventTypes } from './catalogue.js'
 import type { ArrivalsEvent, GoodsReceivedEvent, StockAdjustedEvent } from './event-schemas.js'
 import { GOODS_RECEIVED, type GoodsReceivedData } from './goods-received.js'
@@ -37,15 +38,10 @@ export function validateEvent(candidate: unknown): EventValidation {
   return { ok: true, event }
 }
 
-/** Parses a broker message body and validates it in one step. */
+/** Parses a broker message body (within `brokerMessageLimits`) and validates it in one step. */
 export function parseEvent(body: Buffer | string): EventValidation {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'))
-  } catch {
-    return { ok: false, reason: 'message body is not valid JSON' }
-  }
-  return validateEvent(parsed)
+  const parsed = parseBoundedJson(body, 'message body')
+  return parsed.ok ? validateEvent(parsed.value) : parsed
 }
 
 export interface EventInput<Data> {

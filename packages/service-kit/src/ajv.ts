@@ -1,3 +1,4 @@
+import { isDateTime } from '@arrivals/contracts'
 import type { FastifyServerOptions } from 'fastify'
 
 export interface AjvChoices {
@@ -5,6 +6,16 @@ export interface AjvChoices {
   keywords?: readonly string[]
   /** false when a handler applies defaults itself (inventory hashes the body as sent for Idempotency-Key). */
   useDefaults?: boolean
+}
+
+// Ajv's own notices (schema problems at start) go to stderr as before, less the one about `unicode`.
+const toStderr = (...args: unknown[]) => process.stderr.write(`${args.map(String).join(' ')}\n`)
+const ajvLogger = {
+  log: () => {},
+  warn: (...args: unknown[]) => {
+    if (!String(args[0]).startsWith('DEPRECATED: option unicode')) toStderr(...args)
+  },
+  error: toStderr,
 }
 
 /**
@@ -20,6 +31,14 @@ export function ajvOptions({ keywords, useDefaults }: AjvChoices = {}): NonNulla
       coerceTypes: false,
       ...(useDefaults === undefined ? {} : { useDefaults }),
       ...(keywords ? { keywords: [...keywords] } : {}),
+      // A length counts UTF-16 code units, as the contracts' checks do (an emoji outside the BMP is two),
+      // so a body the HTTP layer accepts never becomes an event the contract refuses.
+      // (Ajv calls the option deprecated but keeps it; its start-up notice about it is the one silenced.)
+      unicode: false,
+      logger: ajvLogger,
     },
+    // The contracts' date-time, not ajv-formats' (which takes a leap second, 23:59:60, that no
+    // JavaScript date can hold): refused at the door with a 400 naming the field, never NaN later.
+    onCreate: (ajv) => ajv.addFormat('date-time', isDateTime),
   }
 }

@@ -56,6 +56,9 @@ export function installErrorHandling(app: FastifyInstance): void {
         if (issue.keyword === 'additionalProperties') return `${where} has an unknown property "${String(issue.params.additionalProperty)}"`
         if (issue.keyword === 'enum') return `${where} must be one of ${(issue.params.allowedValues as unknown[]).map((value) => JSON.stringify(value)).join(', ')}`
         if (issue.keyword === 'required') return `${where} must have the property "${String(issue.params.missingProperty)}"`
+        if (issue.keyword === 'format' && issue.params.format === 'date-time') {
+          return `${where} must match format "date-time": RFC 3339 with a time zone, e.g. 2026-03-01T09:30:00Z (a leap second, :60, is not accepted)`
+        }
         return `${where} ${issue.message ?? 'is invalid'}`
       }).join('; ')
       return send(reply, 400, detail, 'VALIDATION_FAILED')

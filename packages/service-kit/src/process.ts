@@ -1,10 +1,39 @@
 import closeWithGrace from 'close-with-grace'
-import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
+import { stdSerializers } from 'pino'
 import { SettingsError, type Env } from './settings.js'
+
+/** A URL with every query value censored: a key or a signature sent there (refused or not) is never logged. */
+export function withoutQueryValues(url: string): string {
+  const query = url.indexOf('?')
+  if (query === -1) return url
+  return url.slice(0, query + 1) + url.slice(query + 1).replace(/(^|&)([^=&]*)=[^&]*/g, '$1$2=[redacted]')
+}
+
+/** Fastify's request fields, the URL without its query values. */
+function requestFields(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: withoutQueryValues(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+/**
+ * An error's fields without the bytes Node's HTTP parser attaches to a parse error (`rawPacket`: the
+ * request as received, API key, bearer token and callback signature included).
+ */
+function errorFields(error: Error) {
+  const fields = stdSerializers.err(error) as ReturnType<typeof stdSerializers.err> & { rawPacket?: unknown }
+  delete fields.rawPacket
+  return fields
+}
 
 /**
  * Logger options for every service: structured, and secrets are censored at every level: API keys,
- * bearer tokens, and anything that is a callback URL or a signing secret.
+ * bearer tokens, query values, raw request bytes, and anything that is a callback URL or a signing secret.
  */
 export function loggerOptions(service: string, level: string): NonNullable<FastifyServerOptions['logger']> {
   return {
@@ -14,10 +43,11 @@ export function loggerOptions(service: string, level: string): NonNullable<Fasti
       paths: [
         'req.headers["x-api-key"]', 'req.headers.authorization', 'req.headers.cookie',
         'headers["x-api-key"]', 'headers.authorization',
-        '*.callbackUrl', 'callbackUrl', '*.secret', 'secret', '*.signingSecret', 'signingSecret',
+        '*.callbackUrl', 'callbackUrl', '*.secret', 'secret', '*.signingSecret', 'signingSecret', '*.rawPacket', 'rawPacket',
       ],
       censor: '[redacted]',
     },
+    serializers: { req: requestFields, err: errorFields },
   }
 }
 

@@ -46,6 +46,12 @@ export interface DeadLetters {
    * message id, so archiving one twice (a crash between the write and the ack) writes one record.
    */
   archive(record: DeadLetterRecord, now?: Date): Promise<void>
+  /**
+   * Keeps a record in the deployment's capped list of dead letters without a tenant, whatever its
+   * tenant: where the archive stage parks a dead letter that `archive` could not store as it was (its
+   * tenant's keys refuse it, it cannot be serialized), so it is neither lost nor returned forever.
+   */
+  park(record: DeadLetterRecord): Promise<void>
   /** Newest first, optionally of one subscription. */
   list(tenantId: string, options: { limit: number; offset: number; subscriptionId?: string }): Promise<DeadLetterRecord[]>
   /** Oldest first: every dead letter of the subscription dead-lettered at or after `sinceMs`. */
@@ -126,20 +132,25 @@ export function deadLetters(redis: RedisClient, keys: RegistryKeys): DeadLetters
     return values.filter((json): json is string => json !== null).map(parse)
   }
 
+  async function park(record: DeadLetterRecord): Promise<void> {
+    await execOrThrow(redis.multi()
+      .lpush(keys.pipelineDeadLetters, JSON.stringify(record))
+      .ltrim(keys.pipelineDeadLetters, 0, historyLimits.pipelineDeadLetters - 1)
+      .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs))
+  }
+
   return {
     async archive(record, now = new Date()) {
-      const json = JSON.stringify(record)
       const { tenantId } = record
       if (tenantId) {
-        await redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId), record.id, json,
+        await redis.eval(ARCHIVE, 2, keys.deadLetters(tenantId), keys.deadLettersByTime(tenantId), record.id, JSON.stringify(record),
           now.getTime(), now.getTime() - historyLimits.deadLetterMaxAgeMs, historyLimits.deadLettersPerTenant, historyLimits.deadLetterMaxAgeMs)
         return
       }
-      await execOrThrow(redis.multi()
-        .lpush(keys.pipelineDeadLetters, json)
-        .ltrim(keys.pipelineDeadLetters, 0, historyLimits.pipelineDeadLetters - 1)
-        .pexpire(keys.pipelineDeadLetters, historyLimits.deadLetterMaxAgeMs))
+      await park(record)
     },
+
+    park,
 
     async list(tenantId, { limit, offset, subscriptionId }) {
       if (!subscriptionId) {

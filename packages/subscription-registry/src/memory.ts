@@ -129,6 +129,10 @@ export function createMemoryRegistry(): SubscriptionRegistry {
     },
   }
 
+  function parkWithoutTenant(record: DeadLetterRecord) {
+    withoutTenant = [JSON.stringify(record), ...withoutTenant].slice(0, historyLimits.pipelineDeadLetters)
+  }
+
   function sortedDeadLetters(tenantId: string) {
     return [...(deadLetters.get(tenantId)?.entries() ?? [])].sort(([, a], [, b]) => a.atMs - b.atMs)
   }
@@ -162,18 +166,20 @@ export function createMemoryRegistry(): SubscriptionRegistry {
     },
     deadLetters: {
       async archive(record, now = new Date()) {
-        const json = JSON.stringify(record)
         if (!record.tenantId) {
-          withoutTenant = [json, ...withoutTenant].slice(0, historyLimits.pipelineDeadLetters)
+          parkWithoutTenant(record)
           return
         }
         const archive = of(deadLetters, record.tenantId)
-        archive.set(record.id, { json, atMs: now.getTime() })
+        archive.set(record.id, { json: JSON.stringify(record), atMs: now.getTime() })
         const oldestKept = now.getTime() - historyLimits.deadLetterMaxAgeMs
         const byAge = sortedDeadLetters(record.tenantId)
         for (const [id, { atMs }] of byAge) if (atMs < oldestKept) archive.delete(id)
         const over = archive.size - historyLimits.deadLettersPerTenant
         if (over > 0) for (const [id] of sortedDeadLetters(record.tenantId).slice(0, over)) archive.delete(id)
+      },
+      async park(record) {
+        parkWithoutTenant(record)
       },
       async list(tenantId, { limit, offset, subscriptionId }) {
         return sortedDeadLetters(tenantId).reverse()

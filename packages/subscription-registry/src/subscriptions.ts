@@ -92,8 +92,18 @@ export interface ChangeWatch {
   close(): Promise<void>
 }
 
-/** How often an update is retried when the record changed between reading and writing it. */
-const REPLACE_ATTEMPTS = 5
+/**
+ * How often an update is retried when the record changed between reading and writing it: each round
+ * one writer wins, so 30 concurrent re-subscribes of one flow need up to 30 rounds; a random pause that
+ * grows with the attempt (up to `REPLACE_PAUSE_MAX_MS`) spreads the losers so they converge sooner.
+ */
+const REPLACE_ATTEMPTS = 64
+const REPLACE_PAUSE_MAX_MS = 50
+
+function contentionPause(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(2 ** attempt, REPLACE_PAUSE_MAX_MS)
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
 /** Records per pipeline when importing. */
 const IMPORT_CHUNK = 2_000
 
@@ -176,6 +186,7 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
         const written = await replace(tenantId, id, json, next)
         if (written === 1) return next
         if (written === -1) return undefined
+        await contentionPause(attempt)
       }
       throw new Error(`subscription ${id} kept changing while it was being updated`)
     },

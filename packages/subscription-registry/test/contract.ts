@@ -62,6 +62,20 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       expect(await subscriptions.version(tenant)).toBe('2')
     })
 
+    it('applies 30 concurrent updates of one record, each once, none lost (compare-and-set converges)', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const record = subscriptionRecord(tenant)
+      await subscriptions.create(record)
+      const seen: string[] = []
+      const results = await Promise.all(Array.from({ length: 30 }, (_, n) => subscriptions.update(tenant, record.id, (current) => {
+        seen.push(current.secretSealed)
+        return { ...current, secretSealed: `writer-${n}` }
+      })))
+      expect(results.map((result) => result?.secretSealed)).toEqual(Array.from({ length: 30 }, (_, n) => `writer-${n}`))
+      expect(await subscriptions.version(tenant)).toBe('31')
+    })
+
     it('enables and disables for an operator (mirror images), keeping the rest of the record', async () => {
       const { subscriptions } = registry()
       const tenant = tenantId('contoso')
@@ -293,6 +307,19 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       const records = Array.from({ length: 3 }, () => deadLetterRecord(null, { class: 'pipeline', subscriptionId: null, body: 'not json' }))
       for (const record of records) await deadLetters.archive(record)
       expect((await deadLetters.listWithoutTenant(2)).map((r) => r.id)).toEqual([records[2]!.id, records[1]!.id])
+    })
+
+    it('parks a tenant\'s record in the list without a tenant, as it is, and leaves the tenant\'s archive alone', async () => {
+      const { deadLetters } = registry()
+      const tenant = tenantId('contoso')
+      const archived = deadLetterRecord(tenant)
+      await deadLetters.archive(archived)
+      const parked = deadLetterRecord(tenant, { class: 'pipeline', subscriptionId: null, reason: 'parked: the archive could not store this dead letter', body: '{"kind":"deliver"' })
+      await deadLetters.park(parked)
+      // Newest first in the shared list (other tests' records may follow it).
+      expect(await deadLetters.listWithoutTenant(1)).toEqual([parked])
+      expect(await deadLetters.get(tenant, parked.id)).toBeUndefined()
+      expect((await deadLetters.list(tenant, { limit: 10, offset: 0 })).map((r) => r.id)).toEqual([archived.id])
     })
   })
 }

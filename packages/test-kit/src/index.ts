@@ -2,3 +2,5 @@ export { testInfrastructure, createNamespace, type TestNamespace } from './names
 export { startReceiver, type Receiver, type ReceivedRequest, type ReceiverHandler } from './receiver.js'
 export { freePort, spawnService, type ServiceProcess, type SpawnOptions } from './service-process.js'
 export { waitFor } from './wait-for.js'
+export { logCapture, sendRaw } from './log-capture.js'
+export { lintApiDocument, type LintError } from './api-document-linters.js'

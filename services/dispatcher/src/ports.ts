@@ -98,6 +98,8 @@ export interface WebhookSender {
 /** Archive stage: writes one dead letter's record (the registry's `deadLetters`, as it is). */
 export interface DeadLetterArchive {
   archive(record: DeadLetterRecord, now: Date): Promise<void>
+  /** Keeps a dead letter that could not be archived as it was in the operators' list of pipeline dead letters. */
+  park(record: DeadLetterRecord): Promise<void>
 }
 
 /**

@@ -222,6 +222,59 @@ describe('outcomes: retries, Retry-After, 410, exhaustion, dead letters', () => 
     expect(record!.reason).toMatch(/poison/)
   })
 
+  it('a poison task nested 100,000 deep reaches the dead letters once and stays there', async () => {
+    const tenantId = tenant()
+    const names = topologyNames(world.ns.namespace)
+    const { id } = await world.subscribe({ tenantId, url: `${receiver.url}/poison-task` })
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`
+    const body = JSON.stringify({ kind: 'deliver', deliveryId: 'msg_poison', subscriptionId: id, tenantId, eventId: 'evt-deep', eventType: GOODS_RECEIVED, attempt: 1, createdAt: Date.now(), origin: 'event', payload: 'X' })
+      .replace('"X"', deep)
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    try {
+      const channel = await connection.createConfirmChannel()
+      channel.publish(names.deliveriesExchange, 'task', Buffer.from(body), { headers: { tenantid: tenantId } })
+      await channel.waitForConfirms()
+      const [record] = await atLeast(1, () => deadLetters(tenantId), 'the poison task dead letter')
+      expect(record).toMatchObject({ class: 'pipeline', tenantId, reason: 'delivery task is nested deeper than 32 levels' })
+      expect(record!.body!.length).toBeLessThanOrEqual(4096)
+      // Stays there: no second record, nothing left in (or cycling through) the queues.
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(await deadLetters(tenantId)).toHaveLength(1)
+      const check = await connection.createChannel()
+      for (const queue of [names.deliveriesQueue, names.deadLettersQueue]) expect((await check.checkQueue(queue)).messageCount, queue).toBe(0)
+      expect(at('/poison-task')).toEqual([])
+    } finally {
+      await connection.close()
+    }
+  })
+
+  it('parks a dead letter the archive cannot store (its tenant\'s archive key is broken), once, instead of returning it forever', async () => {
+    const tenantId = tenant()
+    const names = topologyNames(world.ns.namespace)
+    await world.redis.set(world.keys.deadLetters(tenantId), 'not a hash')
+    const messageId = `dl_${randomBytes(12).toString('base64url')}`
+    const connection = await amqp.connect(world.ns.amqpUrl)
+    try {
+      const channel = await connection.createConfirmChannel()
+      channel.publish(names.deadLetterExchange, '', Buffer.from(JSON.stringify({ id: 'evt-unstorable', tenantid: tenantId })), {
+        messageId, headers: { tenantid: tenantId, 'x-arrivals-class': 'pipeline', 'x-arrivals-reason': 'invalid event' },
+      })
+      await channel.waitForConfirms()
+      const parked = async () => (await world.redis.lrange(world.keys.pipelineDeadLetters, 0, -1))
+        .map((json) => JSON.parse(json) as DeadLetterRecord).filter((r) => r.id === messageId)
+      const [record] = await atLeast(1, parked, 'the parked dead letter', 10_000)
+      expect(record).toMatchObject({ class: 'pipeline', tenantId })
+      expect(record!.reason).toMatch(/^parked: the archive could not store this dead letter \(WRONGTYPE.*because: invalid event$/)
+      await new Promise((resolve) => setTimeout(resolve, 1_500))
+      expect(await parked()).toHaveLength(1)
+      const check = await connection.createChannel()
+      expect((await check.checkQueue(names.deadLettersQueue)).messageCount).toBe(0)
+    } finally {
+      await connection.close()
+      await world.redis.del(world.keys.deadLetters(tenantId))
+    }
+  })
+
   it('dead-letters an event that fails every time through the real delivery limit, returning it as a failure (reject), never a hand-back (nack)', async () => {
     const tenantId = tenant()
     // A tenant whose subscriptions cannot be read (WRONGTYPE): every fan-out of its events fails.

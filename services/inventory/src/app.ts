@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
-  ajvOptions, apiKeyAuthenticator, HttpError, installErrorHandling, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
+  ajvOptions, apiKeyAuthenticator, callerRoute, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth,
 } from '@arrivals/service-kit'
 import events from './plugins/app/events.js'
 import idempotency from './plugins/app/idempotency.js'
@@ -10,6 +10,7 @@ import storeCatalogue from './plugins/app/store-catalogue.js'
 import openapi from './plugins/external/openapi.js'
 import adjustments from './routes/adjustments.js'
 import receipts from './routes/receipts.js'
+import { errorResponses } from './schemas/errors.js'
 import stores from './routes/stores.js'
 import type { InventorySettings } from './settings.js'
 
@@ -17,6 +18,9 @@ export type { InventorySettings } from './settings.js'
 
 /** Bodies over 1 MB are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576
+
+/** How long a pending Idempotency-Key claim lasts unless its request, still alive, renews it. */
+export const IDEMPOTENCY_LEASE_MS = 5_000
 
 /** How long readiness waits for a RabbitMQ connection before it says "not ready". */
 const READINESS_CONNECT_MS = 2_000
@@ -37,16 +41,9 @@ export function serverOptions(logger: FastifyServerOptions['logger'] = false): F
  */
 export const inventory = fp(async (app: FastifyInstance, { settings }: { settings: InventorySettings }) => {
   installErrorHandling(app)
-  // JSON only: anything else (text/plain included) is a 415.
-  app.removeContentTypeParser('text/plain')
-  // Fastify does not decompress: a gzip body would be read as (invalid) JSON and get a 400 that
-  // blames the JSON. Say what is wrong instead.
-  app.addHook('preParsing', async (request) => {
-    const encoding = request.headers['content-encoding']
-    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-      throw new HttpError(415, `unsupported Content-Encoding ${JSON.stringify(encoding)}; send the body uncompressed`, 'UNSUPPORTED_CONTENT_ENCODING')
-    }
-  })
+  // JSON only: anything else (text/plain included) is a 415; a compressed body gets a 415 that says so
+  // (Fastify does not decompress: it would be read as invalid JSON and get a 400 that blames the JSON).
+  installJsonBodies(app)
 
   await app.register(openapi)
   await app.register(redisPlugin, { url: settings.redisUrl, clusterNodes: settings.redisClusterNodes, connectionName: 'arrivals-inventory' })
@@ -62,7 +59,9 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
   await app.register(idempotency, {
     namespace: settings.namespace,
     ttlSeconds: settings.idempotencyTtlSeconds,
-    pendingTtlMs: Math.max(30_000, settings.confirmTimeoutMs * 3),
+    // A claim whose request died holds its key 5 s at most (409 meanwhile), however long a live one may take.
+    pendingLeaseMs: IDEMPOTENCY_LEASE_MS,
+    pendingMaxMs: Math.max(30_000, settings.confirmTimeoutMs * 3),
   })
 
   // The API: every route here needs a tenant's API key and is rate limited per key. Operations
@@ -78,6 +77,7 @@ export const inventory = fp(async (app: FastifyInstance, { settings }: { setting
     await withTypes.register(receipts, publishing)
     await withTypes.register(adjustments, publishing)
     await withTypes.register(stores)
+    await withTypes.register(callerRoute, { tag: 'stores', errors: errorResponses(401, 429) })
   })
 }, { name: 'inventory' })
 

@@ -27,9 +27,16 @@ export interface Recording<Data> {
   objectId: string | undefined
   /** The name an unknown store is registered with, and the event's storeName when given. */
   storeName: string | undefined
+  /** The body's field the event's `time` is made of (`receivedAt`), to name it in an error. */
+  timeField: string
   /** The contract's builder of this event type (envelope around the data). */
   event(input: EventInput<Data>): ArrivalsEvent
   data(context: RecordContext): Data
+}
+
+/** An invalid event's fields named as the body names them (the event's `time` is the body's `timeField`). */
+function inBodyTerms(reason: string, timeField: string): string {
+  return reason.replace(/ at \/time\b/, ` at body/${timeField}`).replace(/ at \/data\//, ' at body/')
 }
 
 /**
@@ -95,7 +102,7 @@ export async function recordEvent<Data>(
         PUBLISH_RETRY_AFTER_SECONDS, { cause: error },
       )
     }
-    if (error instanceof InvalidEventError) throw new HttpError(400, `the ${kind.noun} does not make a valid event: ${error.message}`, 'INVALID_EVENT')
+    if (error instanceof InvalidEventError) throw new HttpError(400, `the ${kind.noun} does not make a valid event: ${inBodyTerms(error.message, recording.timeField)}`, 'INVALID_EVENT')
     throw error
   }
 }

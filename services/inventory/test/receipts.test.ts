@@ -199,7 +199,13 @@ describe('bad input: a 4xx that says what to fix, and nothing published', () => 
     { name: 'receivedAt without a time zone', body: receipt({ receivedAt: '2026-03-01T09:30:00' }), message: /receivedAt must match (format "date-time"|pattern)/ },
     { name: 'over-long receivedAt (fraction digits without end)', body: receipt({ receivedAt: `2026-03-01T09:30:00.${'1'.repeat(40)}Z` }), message: /receivedAt must NOT have more than 35 characters/ },
     { name: 'receivedAt with a space for the T', body: receipt({ receivedAt: '2026-03-01 09:30:00Z' }), message: /receivedAt must match pattern/ },
-    { name: 'receivedAt on a leap second (valid RFC 3339, not a valid event time)', body: receipt({ receivedAt: '2026-12-31T23:59:60Z' }), message: /does not make a valid event/ },
+    // Valid RFC 3339, but no JavaScript date holds it: refused at the door, naming the body's field.
+    { name: 'receivedAt on a leap second', body: receipt({ receivedAt: '2016-12-31T23:59:60Z' }), message: /^body\/receivedAt must match format "date-time".*leap second/ },
+    // 40 emoji are 80 UTF-16 code units: lengths count as the contract counts, and the body's field is named.
+    { name: 'a 40-emoji sku', body: receipt({ items: [{ ...item, sku: '\u{1F34E}'.repeat(40) }] }), message: /^body\/items\/0\/sku must NOT have more than 64 characters/ },
+    { name: 'a __proto__ key', body: `{"__proto__":{"admin":true},"supplier":"s","items":${JSON.stringify([item])}}`, message: /"__proto__" key/ },
+    { name: 'a __proto__ key spelled with escapes', body: `{"\\u005f_proto__":{},"supplier":"s","items":${JSON.stringify([item])}}`, message: /"__proto__" key/ },
+    { name: 'invalid UTF-8', body: Buffer.concat([Buffer.from('{"supplier":"Caf'), Buffer.from([0xe9]), Buffer.from(`","items":${JSON.stringify([item])}}`)]), message: /not valid UTF-8/ },
     { name: 'a JSON array', body: [item], message: /body must be object/ },
     { name: 'invalid JSON', body: '{"supplier": ', message: /not valid JSON/ },
     { name: 'an empty body', body: '', message: /body is empty/ },
@@ -238,6 +244,13 @@ describe('bad input: a 4xx that says what to fix, and nothing published', () => 
     })
     expect(response.statusCode).toBe(415)
     expect(response.json().message).toMatch(/Content-Encoding "gzip"; send the body uncompressed/)
+    expect(await queue.count()).toBe(0)
+  })
+
+  it('plain JSON labelled gzip → 415, never accepted as if it were uncompressed', async () => {
+    const response = await postReceipt(app, contoso, 'store-1', JSON.stringify(receipt()), { 'content-encoding': 'gzip' })
+    expect(response.statusCode).toBe(415)
+    expect(response.json()).toMatchObject({ code: 'UNSUPPORTED_CONTENT_ENCODING' })
     expect(await queue.count()).toBe(0)
   })
 

@@ -80,7 +80,7 @@ function postRecording(app: FastifyInstance, who: TestTenant, url: string, body:
     method: 'POST',
     url,
     headers: { 'content-type': 'application/json', 'x-api-key': who.apiKey, ...headers },
-    payload: typeof body === 'string' ? body : JSON.stringify(body),
+    payload: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   })
 }
 

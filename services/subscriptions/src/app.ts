@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import {
-  ajvOptions, apiKeyAuthenticator, installErrorHandling, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth, type Authenticator,
+  ajvOptions, apiKeyAuthenticator, callerRoute, installErrorHandling, installJsonBodies, operations, rateLimitPerCredential, redisAnswers, redisPlugin, tenantAuth, type Authenticator,
 } from '@arrivals/service-kit'
 import { CONNECTOR_KEYWORDS } from './connector/definition.js'
 import { entraIdAuthenticator } from './entra-id.js'
@@ -15,6 +15,7 @@ import operatorConsole from './routes/console.js'
 import operator from './routes/operator.js'
 import stores from './routes/stores.js'
 import trigger from './routes/trigger.js'
+import { errorResponses } from './schemas/errors.js'
 import type { SubscriptionsSettings } from './settings.js'
 
 export type { SubscriptionsSettings } from './settings.js'
@@ -39,15 +40,7 @@ export function serverOptions(settings: SubscriptionsSettings, logger: FastifySe
 export const subscriptions = fp(async (app: FastifyInstance, { settings }: { settings: SubscriptionsSettings }) => {
   installErrorHandling(app)
   // JSON only (text/plain is a 415), and a POST without a body (…/test, …/rotate) is no error.
-  app.removeContentTypeParser(['text/plain', 'application/json'])
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') return done(null, undefined)
-    try {
-      done(null, JSON.parse(body as string))
-    } catch (error) {
-      done(Object.assign(error as Error, { statusCode: 400 }), undefined)
-    }
-  })
+  installJsonBodies(app, { allowEmpty: true })
 
   await app.register(openapi)
   await app.register(redisPlugin, { url: settings.redisUrl, clusterNodes: settings.redisClusterNodes, connectionName: 'arrivals-subscriptions' })
@@ -89,6 +82,7 @@ export const subscriptions = fp(async (app: FastifyInstance, { settings }: { set
     })
     await withTypes.register(stores, { namespace: settings.namespace })
     await withTypes.register(operator)
+    await withTypes.register(callerRoute, { tag: 'subscriptions', errors: errorResponses(401, 429) })
   })
 }, { name: 'subscriptions' })
 

@@ -313,6 +313,10 @@ describe('dead letters', () => {
     const bad = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/redeliver?since=yesterday`, headers: as(contoso) })
     expect(bad.statusCode).toBe(400)
     expect(bad.json().message).toMatch(/since must match format "date-time"/)
+    // A leap second is valid RFC 3339 but no date JavaScript can hold: a 400 that says so, never NaN to Redis.
+    const leap = await app.inject({ method: 'POST', url: `/v1/subscriptions/${id}/redeliver?since=2016-12-31T23:59:60Z`, headers: as(contoso) })
+    expect(leap.statusCode, leap.body).toBe(400)
+    expect(leap.json().message).toMatch(/since must match format "date-time".*leap second, :60, is not accepted/)
   })
 })
 

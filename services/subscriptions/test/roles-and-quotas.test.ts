@@ -45,6 +45,14 @@ describe('roles', () => {
     expect((await app.inject({ method: 'DELETE', url: location, headers: as(maker) })).statusCode).toBe(204)
   })
 
+  it('answers GET /v1/me to a maker\'s key and an operator\'s alike: the tenant is not operator business', async () => {
+    for (const caller of [maker, operator]) {
+      const me = await app.inject({ method: 'GET', url: '/v1/me', headers: as(caller) })
+      expect(me.statusCode, me.body).toBe(200)
+      expect(me.json()).toEqual({ tenantId: operator.id })
+    }
+  })
+
   it('answers a maker\'s key 403 on every operator route, saying what is needed, and changes nothing', async () => {
     const id = (await subscribe(app, operator, { callbackUrl: callbackUrl().url })).json().id as string
     const before = await redis.hget(keys.subscriptions(operator.id), id)
@@ -179,9 +187,10 @@ describe('redeliver since', () => {
     expect(second.json().count).toBe(1)
     expect(second.json()).not.toHaveProperty('nextSince')
     expect(await redis.zcard(keys.deadLettersByTime(operator.id))).toBe(597)
-    // A leap second is a valid RFC 3339 time, not a 500.
+    // A leap second is a valid RFC 3339 time, not a 500: the one date-time of the HTTP layer refuses it, saying why.
     const leap = await redeliver('2016-12-31T23:59:60Z')
-    expect(leap.statusCode).toBe(202)
+    expect(leap.statusCode).toBe(400)
+    expect(leap.json().message).toMatch(/leap second/)
   })
 })
 

@@ -6,7 +6,8 @@ import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createNamespace } from '@arrivals/test-kit'
+import { createNamespace, logCapture, sendRaw, waitFor } from '@arrivals/test-kit'
+import { loggerOptions } from '@arrivals/service-kit'
 import { readSettings } from '../src/settings.js'
 import { as, build, callbackUrl, subscribe, tenant, testSettings } from './support.js'
 
@@ -110,6 +111,34 @@ describe('the callback URL never appears in logs or listings', () => {
       expect(log).not.toContain('api-version')
       expect(log).not.toContain(secret)
       expect(log).not.toContain(contoso.apiKey)
+    } finally {
+      await app.close()
+    }
+  })
+})
+
+describe('no secret in any log line at trace level: parse errors and query strings too', () => {
+  it('logs neither the raw bytes of a request Node cannot parse nor a key sent in the query string', async () => {
+    const capture = logCapture()
+    const app = await build(testSettings(ns, [contoso]), { ...(loggerOptions('subscriptions', 'trace') as object), stream: capture.stream })
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' })
+      const { port } = app.server.address() as AddressInfo
+      const bearer = `eyJhbGciOiJSUzI1NiJ9.${randomBytes(24).toString('base64url')}.${randomBytes(24).toString('base64url')}`
+      const signature = `v1,${randomBytes(32).toString('base64')}`
+      const secrets = `X-API-Key: ${contoso.apiKey}\r\nAuthorization: Bearer ${bearer}\r\nwebhook-signature: ${signature}\r\n`
+      // A NUL in a header value, then a chunk size that is not hexadecimal: both answered 400 by Node's parser.
+      const nul = await sendRaw(port, `GET /v1/subscriptions HTTP/1.1\r\nHost: localhost\r\n${secrets}X-Bad: a\u0000b\r\n\r\n`)
+      const chunk = await sendRaw(port, `POST /v1/triggers/goods-received HTTP/1.1\r\nHost: localhost\r\n${secrets}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n`)
+      expect(nul).toMatch(/^HTTP\/1\.1 400/)
+      expect(chunk).toMatch(/^HTTP\/1\.1 400/)
+      // A key in the query string is refused (only the header counts) and never logged whole.
+      const queried = await app.inject({ method: 'GET', url: `/v1/subscriptions?api_key=${contoso.apiKey}&code=${contoso.apiKey}` })
+      expect(queried.statusCode).toBe(401)
+      await waitFor(() => capture.lines.filter((line) => line.includes('client error')).length >= 2, { what: 'both parse errors logged' })
+      const log = capture.text()
+      expect(log).toContain('/v1/subscriptions?api_key=[redacted]&code=[redacted]')
+      for (const secret of [contoso.apiKey, bearer, signature, signature.slice(3, 30), 'rawPacket']) expect(log).not.toContain(secret)
     } finally {
       await app.close()
     }

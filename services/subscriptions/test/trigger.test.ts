@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { gzipSync } from 'node:zlib'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Value } from '@sinclair/typebox/value'
@@ -85,6 +86,16 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(answers.filter((r) => r.json().signingSecret).length).toBe(1)
   })
 
+  it('re-subscribes one flow 30 times at once with differing x-ms-workflow-name: every one succeeds, one subscription', async () => {
+    const { url } = callbackUrl()
+    const first = await subscribe(app, contoso, { callbackUrl: url, sku: 'RENAMED' })
+    expect(first.statusCode).toBe(201)
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, n) =>
+      subscribe(app, contoso, { callbackUrl: url, sku: 'RENAMED' }, { 'x-ms-workflow-name': `flow renamed ${n}` })))
+    expect(answers.map((r) => r.statusCode)).toEqual(Array.from({ length: 30 }, () => 201))
+    expect(new Set(answers.map((r) => r.json().id))).toEqual(new Set([first.json().id]))
+  })
+
   it('re-enables a disabled subscription on re-subscribe', async () => {
     const { url } = callbackUrl()
     const first = (await subscribe(app, contoso, { callbackUrl: url })).json()
@@ -165,6 +176,29 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(noKey.statusCode).toBe(401)
     const badKey = await subscribe(app, { id: 'x', apiKey: 'not-a-key-of-anyone-at-all', role: 'maker' }, { callbackUrl: url })
     expect(badKey.statusCode).toBe(401)
+  })
+
+  it('takes bodies as inventory does: uncompressed (415 otherwise), valid UTF-8, no __proto__ key', async () => {
+    const { url } = callbackUrl()
+    const post = (payload: string | Buffer, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url: '/v1/triggers/goods-received', headers: { ...as(contoso), 'content-type': 'application/json', ...headers }, payload })
+    const json = JSON.stringify({ callbackUrl: url, storeId: 'encoded' })
+    for (const [payload, label] of [[gzipSync(json), 'gzip'], [json, 'gzip'], [json, 'br']] as const) {
+      const response = await post(payload, { 'content-encoding': label })
+      expect(response.statusCode, label).toBe(415)
+      expect(response.json().message).toMatch(/send the body uncompressed/)
+    }
+    const invalidUtf8 = await post(Buffer.concat([Buffer.from(`{"callbackUrl":"${url}","storeId":"caf`), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]))
+    expect(invalidUtf8.statusCode).toBe(400)
+    expect(invalidUtf8.json()).toMatchObject({ code: 'INVALID_UTF8' })
+    const proto = await post(`{"callbackUrl":"${url}","__proto__":{"isAdmin":true}}`)
+    expect(proto.statusCode).toBe(400)
+    expect(proto.json().message).toMatch(/"__proto__" key/)
+    // Nothing of them was stored.
+    const listed = await app.inject({ method: 'GET', url: '/v1/subscriptions', headers: as(contoso) })
+    expect(listed.body).not.toContain('encoded')
+    expect(listed.body).not.toContain('\ufffd')
+    expect((await post(json, { 'content-encoding': 'identity' })).statusCode).toBe(201)
   })
 
   it('refuses a body over the limit with 413', async () => {

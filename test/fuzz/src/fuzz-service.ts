@@ -22,7 +22,8 @@ export interface FuzzOutcome {
 }
 
 function describeRequest(request: FuzzRequest): string {
-  const body = request.body === undefined ? '' : ` body(${request.body.length}): ${request.body.slice(0, 300)}`
+  const shown = typeof request.body === 'string' ? request.body : request.body?.toString('latin1')
+  const body = shown === undefined ? '' : ` body(${shown.length}): ${shown.slice(0, 300)}`
   return `${request.method} ${request.target.slice(0, 300)} [${request.kind}] headers ${JSON.stringify(request.headers).slice(0, 300)}${body}`
 }
 

@@ -1,4 +1,5 @@
 import fc, { type Arbitrary } from 'fast-check'
+import { gzipSync } from 'node:zlib'
 import type { Operation } from './openapi.js'
 import { knownIds, mutatedValue, nastyString, validValue } from './schema-arbitrary.js'
 
@@ -8,7 +9,7 @@ export interface FuzzRequest {
   /** Path and query, already encoded (or deliberately not). */
   target: string
   headers: Record<string, string>
-  body: string | undefined
+  body: string | Buffer | undefined
   /** What kind of request this was meant to be, for the failure message. */
   kind: string
 }
@@ -29,6 +30,39 @@ function pathSegment(value: unknown, raw: boolean): string {
 /** An id the service handed out earlier in the run (read when the request is generated). */
 const knownId: Arbitrary<unknown> = fc.nat().map((n) => knownIds[n % Math.max(1, knownIds.length)] ?? 'sub_none')
 
+const LEAP_SECOND = '2016-12-31T23:59:60Z'
+
+/** Every string in a JSON value replaced, where `replace` says. */
+function replaceStrings(value: unknown, replace: (text: string) => string): unknown {
+  if (typeof value === 'string') return replace(value)
+  if (Array.isArray(value)) return value.map((item) => replaceStrings(item, replace))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, replaceStrings(item, replace)]))
+  return value
+}
+
+interface BodyChoice { kind: string; text: string | Buffer | undefined; encoding?: string }
+
+/**
+ * A valid body made hostile in one of the ways an outside review found: a leap second in every
+ * date-time, emoji strings within the documented character counts (two UTF-16 units each), a
+ * `__proto__` key, a byte that is not UTF-8, or compression (real gzip, or plain JSON labelled gzip).
+ */
+function hostileBody(valid: unknown): Arbitrary<BodyChoice> {
+  const text = JSON.stringify(valid)
+  return fc.oneof(
+    fc.constant({ kind: 'leap-second body', text: JSON.stringify(replaceStrings(valid, (s) => (/^\d{4}-\d{2}-\d{2}T/.test(s) ? LEAP_SECOND : s))) }),
+    fc.integer({ min: 17, max: 64 }).map((count) => ({ kind: `${count}-emoji strings`, text: JSON.stringify(replaceStrings(valid, (s) => (s.includes('://') ? s : '\u{1F34E}'.repeat(count)))) })),
+    fc.constant({ kind: '__proto__ key', text: text.startsWith('{') ? `{"__proto__":{"isAdmin":true},${text.slice(1)}` : `{"__proto__":${text}}` }),
+    fc.nat().map((n) => {
+      const bytes = Buffer.from(text)
+      const at = n % (bytes.length + 1)
+      return { kind: 'invalid UTF-8', text: Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff, 0xc3, 0x28]), bytes.subarray(at)]) }
+    }),
+    fc.constant({ kind: 'gzip body', text: gzipSync(text), encoding: 'gzip' }),
+    fc.constantFrom('gzip', 'br', 'deflate').map((encoding) => ({ kind: `plain body labelled ${encoding}`, text, encoding })),
+  )
+}
+
 /** One request in ten gets it. */
 function rarely<T>(arbitrary: Arbitrary<T>): Arbitrary<T | undefined> {
   return fc.oneof({ weight: 9, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary })
@@ -40,21 +74,22 @@ function operationRequest(op: Operation, credentials: Credentials): Arbitrary<Fu
   const queryParams = op.parameters.filter((p) => p.in === 'query')
   const headerParams = op.parameters.filter((p) => p.in === 'header')
   const param = (schema: Record<string, unknown>) => fc.oneof({ weight: 4, arbitrary: validValue(schema) }, { weight: 1, arbitrary: mutatedValue(schema) }, { weight: 1, arbitrary: nastyString })
-  const body = op.body
+  const body: Arbitrary<BodyChoice> = op.body
     ? fc.oneof(
         { weight: 3, arbitrary: validValue(op.body).map((value) => ({ kind: 'valid body', text: JSON.stringify(value) })) },
+        { weight: 2, arbitrary: validValue(op.body).chain(hostileBody) },
         { weight: 4, arbitrary: mutatedValue(op.body).map((value) => ({ kind: 'mutated body', text: JSON.stringify(value) ?? 'null' })) },
         { weight: 1, arbitrary: nastyString.map((text) => ({ kind: 'garbage body', text })) },
         { weight: 1, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
       )
     : fc.oneof(
-        { weight: 5, arbitrary: fc.constant({ kind: 'no body', text: undefined as string | undefined }) },
+        { weight: 5, arbitrary: fc.constant({ kind: 'no body', text: undefined }) },
         { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }).map((value) => ({ kind: 'unexpected body', text: JSON.stringify(value) })) },
       )
   return fc.record({
     path: fc.tuple(...pathParams.map((p) => fc.tuple(/Id$/.test(p.name) ? fc.oneof({ weight: 2, arbitrary: param(p.schema) }, { weight: 3, arbitrary: knownId }) : param(p.schema), fc.boolean()))),
     query: fc.tuple(...queryParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),
-    extraQuery: fc.option(fc.dictionary(fc.constantFrom('since', 'limit', 'cursor', 'x', '__proto__'), nastyString, { maxKeys: 2 }), { nil: undefined }),
+    extraQuery: fc.option(fc.dictionary(fc.constantFrom('since', 'limit', 'cursor', 'x', '__proto__'), fc.oneof(nastyString, fc.constant(LEAP_SECOND)), { maxKeys: 2 }), { nil: undefined }),
     headerValues: fc.tuple(...headerParams.map((p) => fc.option(param(p.schema), { nil: undefined }))),
     auth: fc.oneof(
       { weight: 6, arbitrary: fc.constantFrom(...credentials.keys) },
@@ -88,6 +123,7 @@ function operationRequest(op: Operation, credentials: Credentials): Arbitrary<Fu
     if (r.auth !== undefined) headers['x-api-key'] = r.auth
     if (r.body.text !== undefined && r.contentType) headers['content-type'] = r.contentType
     if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey
+    if (r.body.encoding !== undefined) headers['content-encoding'] = r.body.encoding
     Object.assign(headers, r.forwarded)
     // HTTP clients refuse control characters and non-Latin-1 in header values; what a server can
     // be sent there is Latin-1, so that is what is fuzzed.

@@ -87,6 +87,8 @@ export const nastyString: Arbitrary<string> = fc.oneof(
     '__proto__', 'constructor', 'prototype', '<script>alert(1)</script>', '${jndi:ldap://x}', '\ud800', '🛒'.repeat(40),
     'NaN', 'Infinity', '-0', '1e309', 'null', 'true', '[]', '{}', 'javascript:alert(1)', 'http://169.254.169.254/latest/meta-data',
     'http://[::ffff:127.0.0.1]/', 'https://0x7f000001/', 'https://2130706433/', 'file:///etc/passwd',
+    // A leap second: valid RFC 3339 that no JavaScript date holds.
+    '2016-12-31T23:59:60Z', '2026-06-30T23:59:60.5+00:00',
   ),
   fc.string({ minLength: 65, maxLength: 400 }),
   fc.string({ unit: 'binary', maxLength: 40 }),

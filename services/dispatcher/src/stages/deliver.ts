@@ -108,7 +108,9 @@ async function receive(ctx: DeliverContext, message: BrokerMessage): Promise<Rec
   const held = message.headers[HELD_HEADER] !== undefined
   const notBefore = Number(message.headers[NOT_BEFORE_HEADER])
   if (Number.isFinite(notBefore) && notBefore > Date.now()) {
-    await ctx.retries.schedule(task, notBefore - Date.now(), 'not-yet', held)
+    // Clamped: a not-before beyond any wait Arrivals sets (a forged or corrupt mark, years ahead)
+    // would otherwise send the task round the longest tier forever.
+    await ctx.retries.schedule(task, Math.min(notBefore - Date.now(), longestWaitMs(ctx.policy)), 'not-yet', held)
     return ENDED.deferred
   }
 
@@ -123,6 +125,11 @@ async function receive(ctx: DeliverContext, message: BrokerMessage): Promise<Rec
     return skip(ctx, task, `${why}; dead-lettered for redelivery once it is enabled again`)
   }
   return { kind: 'delivery', inline: false, task, subscription, held }
+}
+
+/** The longest wait the dispatcher itself gives a task: its retry schedule, or a receiver's Retry-After. */
+export function longestWaitMs(policy: RetryPolicy): number {
+  return Math.max(policy.retryAfterMaxMs, ...policy.scheduleMs)
 }
 
 /** Step 2: admission to a send slot, then (slot held) the circuit, the signed request and the POST. */

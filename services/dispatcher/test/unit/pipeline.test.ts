@@ -1,4 +1,4 @@
-import { eventTypes, type DeliveryTask } from '@arrivals/contracts'
+import { deadLetterHeaders, eventTypes, type DeadLetterRecord, type DeliveryTask } from '@arrivals/contracts'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { Broker, MessageHandler } from '@arrivals/messaging'
@@ -6,8 +6,10 @@ import { HELD_HEADER, NOT_BEFORE_HEADER, type Verdict } from '../../src/messages
 import { createDispatcherMetrics } from '../../src/metrics.js'
 import { ShutdownError } from '../../src/policies/concurrency-gate.js'
 import { Consumers, type Handler } from '../../src/runtime/consumers.js'
-import { deliver, verdictOf, type DeliverContext } from '../../src/stages/deliver.js'
+import { deliver, longestWaitMs, verdictOf, type DeliverContext } from '../../src/stages/deliver.js'
 import { fanOut, type FanOutContext } from '../../src/stages/fan-out.js'
+import { archiveDeadLetter, type ArchiveContext } from '../../src/stages/archive.js'
+import type { DeadLetterArchive } from '../../src/ports.js'
 import { deliverWorld, event, message, status, subscription, task, type FakeWebhooks } from './fakes.js'
 
 // The dispatcher's decision tree, one outcome per test, on in-memory fakes of the ports (one file:
@@ -190,6 +192,15 @@ describe('deliver stage', () => {
     expect(world.webhooks.sent).toEqual([])
   })
 
+  it('not yet due, years ahead: the wait is clamped to the longest the dispatcher gives, so it cannot cycle forever', async () => {
+    const world = deliverWorld()
+    const fiveYears = 5 * 365 * 86_400_000
+    expect(await queued(world.ctx, task('sub_1'), { [NOT_BEFORE_HEADER]: Date.now() + fiveYears })).toBe('deferred')
+    const [again] = world.queue.scheduled
+    expect(again!.delayMs).toBe(longestWaitMs(world.ctx.policy))
+    expect(again!.delayMs).toBeLessThan(fiveYears)
+  })
+
   it('secrets that cannot be opened: a pipeline dead letter, not counted against the subscription', async () => {
     const world = deliverWorld({ subscriptions: [subscription('sub_1', { unopenable: true })] })
     expect(await queued(world.ctx, task('sub_1'))).toBe('gave-up')
@@ -298,5 +309,55 @@ describe('consumers', () => {
     push({})
     await running.settled()
     expect(settled).toEqual(['requeue'])
+  })
+})
+
+describe('archive stage', () => {
+  class FakeArchive implements DeadLetterArchive {
+    readonly written: DeadLetterRecord[] = []
+    readonly parked: DeadLetterRecord[] = []
+    refuseWrites: Error | undefined
+    async archive(record: DeadLetterRecord) {
+      if (this.refuseWrites) throw this.refuseWrites
+      JSON.stringify(record)
+      this.written.push(record)
+    }
+
+    async park(record: DeadLetterRecord) {
+      this.parked.push(JSON.parse(JSON.stringify(record)) as DeadLetterRecord)
+    }
+  }
+  const archiveWorld = () => {
+    const archive = new FakeArchive()
+    const ctx: ArchiveContext = { archive, metrics: createDispatcherMetrics(new Registry(), () => 0), waitOutRedisOutage: (operation) => operation() }
+    return { archive, ctx }
+  }
+
+  it('a task nested 100,000 deep is archived once as a pipeline dead letter with its head kept, without overflowing', async () => {
+    const { archive, ctx } = archiveWorld()
+    const body = JSON.stringify({ ...task('sub_1'), deep: 'X' }).replace('"X"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`)
+    const verdict = await archiveDeadLetter(ctx, message(body, { tenantid: 'contoso', [deadLetterHeaders.class]: 'pipeline', [deadLetterHeaders.reason]: 'delivery task is nested deeper than 32 levels' }))
+    expect(verdict).toBe('ack')
+    expect(archive.written).toHaveLength(1)
+    expect(archive.written[0]).toMatchObject({ class: 'pipeline', tenantId: 'contoso', reason: 'delivery task is nested deeper than 32 levels' })
+    expect(archive.written[0]!.body).toHaveLength(4096)
+  })
+
+  it('a dead letter the archive cannot store is parked with the reason and acknowledged, never returned to the queue', async () => {
+    const { archive, ctx } = archiveWorld()
+    archive.refuseWrites = new Error('WRONGTYPE Operation against a key holding the wrong kind of value')
+    const verdict = await archiveDeadLetter(ctx, message(task('sub_1'), { tenantid: 'contoso', [deadLetterHeaders.class]: 'endpoint', [deadLetterHeaders.reason]: 'retries exhausted' }))
+    expect(verdict).toBe('ack')
+    expect(archive.parked).toHaveLength(1)
+    expect(archive.parked[0]).toMatchObject({ class: 'pipeline', tenantId: 'contoso' })
+    expect(archive.parked[0]!.reason).toMatch(/^parked: the archive could not store this dead letter \(WRONGTYPE.*\); it was dead-lettered because: retries exhausted$/)
+    expect(archive.parked[0]!.body).toContain('"kind":"deliver"')
+  })
+
+  it('a shutdown while the archive waits hands the message back instead of parking it', async () => {
+    const { archive, ctx } = archiveWorld()
+    archive.refuseWrites = new ShutdownError('shutting down')
+    await expect(archiveDeadLetter(ctx, message(task('sub_1')))).rejects.toBeInstanceOf(ShutdownError)
+    expect(archive.parked).toEqual([])
   })
 })

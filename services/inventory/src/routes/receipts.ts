@@ -6,7 +6,7 @@ import { ReceiptRoute } from '../schemas/receipts.js'
 const receipts: FastifyPluginAsyncTypebox<PublishSettings> = async (app, settings) => {
   app.post('/v1/stores/:storeId/receipts', { schema: ReceiptRoute }, async (request, reply) => {
     const body = request.body
-    return recordEvent(app, request, reply, settings, { kind: { noun: 'receipt', idPrefix: 'rcpt' }, objectId: body.receiptId, storeName: body.storeName, event: goodsReceivedEvent,
+    return recordEvent(app, request, reply, settings, { kind: { noun: 'receipt', idPrefix: 'rcpt' }, objectId: body.receiptId, storeName: body.storeName, timeField: 'receivedAt', event: goodsReceivedEvent,
       data: ({ objectId, storeId, storeName }) => ({
         receiptId: objectId,
         storeId,

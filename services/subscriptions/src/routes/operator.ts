@@ -23,8 +23,9 @@ const REDELIVER_EXAMINED_PER_CALL = 500
 const NOT_AN_OPERATOR = 'this key is a maker\'s key: the operator API needs an operator\'s key (API_KEYS entry tenantId:key:operator) or the Arrivals.Operator app role'
 
 /**
- * The instant an RFC 3339 date-time names, in ms. A leap second (`23:59:60`, which the format
- * allows and Date.parse does not) is the moment after `23:59:59.999`.
+ * The instant an RFC 3339 date-time names, in ms. The HTTP layer's date-time already refuses a leap
+ * second (`23:59:60`, which Date.parse cannot read); should one get here, it is the moment after
+ * `23:59:59.999`, and nothing unreadable ever reaches Redis as NaN.
  */
 function instantOf(dateTime: string): number {
   const leap = /^(.*T\d{2}:\d{2}:)60(.*)$/i.exec(dateTime)

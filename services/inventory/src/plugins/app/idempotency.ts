@@ -13,7 +13,11 @@ declare module 'fastify' {
 
 /** What is kept under `idempotency(tenantId, key)`. */
 type IdempotencyRecord =
-  /** A request with this key is being processed (publishing); it expires if the process dies. */
+  /**
+   * A request with this key is being processed (publishing). `token` names the request that owns it;
+   * its short lease is renewed while that request lives, so one that died (its process, or Redis
+   * under it) holds the key only until the lease runs out.
+   */
   | { state: 'pending'; hash: string; token: string }
   /** The broker confirmed: the answer is replayed for the same body. */
   | { state: 'done'; hash: string; answer: unknown }
@@ -58,6 +62,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return false`
 
+// Extends our own pending record's lease (compare-and-expire). ARGV: our pending record, lease (ms).
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0`
+
 // Deletes our own pending record (compare-and-delete). ARGV: our pending record.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -80,8 +91,22 @@ export function canonicalHash(value: unknown): string {
 export interface IdempotencyOptions {
   namespace: string
   ttlSeconds: number
-  /** How long a pending claim holds the key if its process dies mid-request. */
-  pendingTtlMs: number
+  /** How long a pending claim holds the key if its request dies; renewed while the request lives. */
+  pendingLeaseMs: number
+  /** The longest a request may hold its claim (renewals stop then): above any publish's confirm timeout. */
+  pendingMaxMs: number
+}
+
+/** Renews the lease of a pending claim every third of it, until stopped or `maxMs` have passed. */
+function keepLeased(renew: () => Promise<unknown>, leaseMs: number, maxMs: number): () => void {
+  const until = Date.now() + maxMs
+  const timer = setInterval(() => {
+    if (Date.now() >= until) return clearInterval(timer)
+    // A renewal that fails (Redis away) is no error of the request: the lease then simply runs out.
+    renew().catch(() => {})
+  }, Math.max(1, Math.floor(leaseMs / 3)))
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 export function idempotencyStore(redis: RedisClient, options: IdempotencyOptions, onResult: (result: Claim['outcome']) => void = () => {}): IdempotencyStore {
@@ -90,15 +115,22 @@ export function idempotencyStore(redis: RedisClient, options: IdempotencyOptions
     async claim(tenantId, key, hash) {
       const redisKey = keys.idempotency(tenantId, key)
       const pending = JSON.stringify({ state: 'pending', hash, token: randomBytes(12).toString('base64url') } satisfies IdempotencyRecord)
-      const current = await redis.eval(CLAIM, 1, redisKey, pending, options.pendingTtlMs, hash) as string | null
-      const settle = (record: IdempotencyRecord) => redis.eval(SETTLE, 1, redisKey, pending, JSON.stringify(record), options.ttlSeconds).then(() => {})
+      const current = await redis.eval(CLAIM, 1, redisKey, pending, options.pendingLeaseMs, hash) as string | null
       let claim: Claim
       if (current === null) {
+        const stop = keepLeased(() => redis.eval(RENEW, 1, redisKey, pending, options.pendingLeaseMs), options.pendingLeaseMs, options.pendingMaxMs)
+        const settle = (record: IdempotencyRecord) => {
+          stop()
+          return redis.eval(SETTLE, 1, redisKey, pending, JSON.stringify(record), options.ttlSeconds).then(() => {})
+        }
         claim = {
           outcome: 'claimed',
           complete: (answer) => settle({ state: 'done', hash, answer }),
           fail: () => settle({ state: 'failed', hash }),
-          release: () => redis.eval(RELEASE, 1, redisKey, pending).then(() => {}),
+          release: () => {
+            stop()
+            return redis.eval(RELEASE, 1, redisKey, pending).then(() => {})
+          },
         }
       } else {
         const record = JSON.parse(current) as IdempotencyRecord

@@ -15,6 +15,8 @@ export default fp(async (app: FastifyInstance) => {
           version: '1.0.0',
           description: 'Record goods receipts (published as inventory.goods-received.v1 after the broker confirmed) and keep your store catalogue.',
         },
+        // Relative: the host that served the document (any deployment); generators and Try-it use it.
+        servers: [{ url: '/', description: 'The inventory service that served this document.' }],
         components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Your tenant\'s API key.' } } },
         security: [{ apiKey: [] }],
         tags: [{ name: 'receipts', description: 'Goods receipts' }, { name: 'stores', description: 'Your store catalogue' }],
