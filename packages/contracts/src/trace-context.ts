@@ -31,6 +31,7 @@ export interface SpanOptions {
 
 const KINDS = { internal: SpanKind.INTERNAL, producer: SpanKind.PRODUCER, consumer: SpanKind.CONSUMER, client: SpanKind.CLIENT }
 const tracer = trace.getTracer('arrivals')
+const ignore = () => {}
 
 // The tracing SDK is started only when OTEL_EXPORTER_OTLP_ENDPOINT is set (service-kit's telemetry
 // preload); without it @opentelemetry/api is a no-op and these spans cost an object or two.
@@ -40,6 +41,8 @@ function open(name: string, options: SpanOptions): { span: TraceSpan; context: C
   // carried context's child already.
   const parent = trace.getSpan(active) || !options.traceparent ? active : propagation.extract(ROOT_CONTEXT, { traceparent: options.traceparent })
   const span = tracer.startSpan(name, { kind: KINDS[options.kind ?? 'internal'], ...(options.attributes ? { attributes: options.attributes } : {}) }, parent)
+  // No SDK (or not sampled): nothing to record or inject, the received context travels on as it is.
+  if (!span.isRecording()) return { context: active, span: { traceparent: options.traceparent, setAttribute: ignore, end: ignore } }
   const spanContext = trace.setSpan(parent, span)
   const carrier: Record<string, string> = {}
   propagation.inject(spanContext, carrier)
