@@ -56,4 +56,4 @@ USER 1000:1000
 EXPOSE 3001 3002 3003
 # Exec form: node is PID 1 and receives SIGTERM itself, so the graceful shutdown runs. The node flags
 # are the services' own `start` script's (a 16 MB young generation keeps RSS down at full speed).
-CMD ["node", "--max-semi-space-size=16", "dist/server.js"]
+CMD ["node", "--max-semi-space-size=16", "--import", "@arrivals/service-kit/telemetry", "dist/server.js"]

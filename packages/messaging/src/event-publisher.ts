@@ -1,4 +1,4 @@
-import { brokerTopology, topologyNames, validateEvent, type ArrivalsEvent } from '@arrivals/contracts'
+import { brokerTopology, inSpan, topologyNames, validateEvent, type ArrivalsEvent } from '@arrivals/contracts'
 import { createBroker, type BrokerLog } from './broker.js'
 import { InvalidEventError } from './errors.js'
 
@@ -59,28 +59,30 @@ export function createEventPublisher(options: EventPublisherOptions): EventPubli
     async publish(event, publishOptions = {}) {
       const validation = validateEvent(event)
       if (!validation.ok) throw new InvalidEventError(validation.reason)
-      const headers: Record<string, string> = {}
-      const traceparent = publishOptions.traceparent ?? event.traceparent
-      if (traceparent) headers.traceparent = traceparent
-      if (event.tenantid) headers.tenantid = event.tenantid
-      await broker.publish({
-        exchange: names.eventsExchange,
-        routingKey: event.type,
-        body: Buffer.from(JSON.stringify(event)),
-        properties: {
-          // Returned to us if no queue is bound for this type, instead of silently dropped.
-          mandatory: true,
-          // The event id: how a returned (unroutable) message is matched to this publish.
-          messageId: event.id,
-          // Structured-mode CloudEvents, so a consumer knows the body without opening it.
-          contentType: 'application/cloudevents+json',
-          // The event type, visible in the management UI and to consumers without parsing.
-          type: event.type,
-          // When it was published (seconds, AMQP's unit), as against `time`, when it happened.
-          timestamp: Math.floor(Date.now() / 1000),
-          // traceparent and tenantid: trace context and tenant, readable without parsing the body.
-          headers,
-        },
+      const attributes = { 'messaging.system': 'rabbitmq', 'messaging.destination.name': names.eventsExchange, 'messaging.message.id': event.id }
+      await inSpan(`publish ${event.type}`, { kind: 'producer', traceparent: publishOptions.traceparent ?? event.traceparent, attributes }, async (span) => {
+        const headers: Record<string, string> = {}
+        if (span.traceparent) headers.traceparent = span.traceparent
+        if (event.tenantid) headers.tenantid = event.tenantid
+        await broker.publish({
+          exchange: names.eventsExchange,
+          routingKey: event.type,
+          body: Buffer.from(JSON.stringify(event)),
+          properties: {
+            // Returned to us if no queue is bound for this type, instead of silently dropped.
+            mandatory: true,
+            // The event id: how a returned (unroutable) message is matched to this publish.
+            messageId: event.id,
+            // Structured-mode CloudEvents, so a consumer knows the body without opening it.
+            contentType: 'application/cloudevents+json',
+            // The event type, visible in the management UI and to consumers without parsing.
+            type: event.type,
+            // When it was published (seconds, AMQP's unit), as against `time`, when it happened.
+            timestamp: Math.floor(Date.now() / 1000),
+            // traceparent and tenantid: trace context and tenant, readable without parsing the body.
+            headers,
+          },
+        })
       })
     },
     close: () => broker.close(),

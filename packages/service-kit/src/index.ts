@@ -1,4 +1,5 @@
 export * from './settings.js'
+export * from './telemetry-settings.js'
 export * from './api-keys.js'
 export * from './errors.js'
 export * from './error-responses.js'

@@ -1,3 +1,5 @@
+import { telemetrySettingsTable } from './telemetry-settings.js'
+
 /**
  * Reads environment settings and collects every problem before failing, so one start tells an
  * operator everything that is wrong.
@@ -196,7 +198,7 @@ const redisClusterNodes = parsed((raw, name) => {
   })
 }, [] as Array<{ host: string; port: number }>, '(one Redis at `REDIS_URL`)')
 
-/** AMQP_URL, REDIS_URL, REDIS_CLUSTER_NODES, NAMESPACE, PORT, HOST, LOG_LEVEL: the rows every service's table starts with. */
+/** AMQP_URL, REDIS_URL, REDIS_CLUSTER_NODES, NAMESPACE, PORT, HOST, LOG_LEVEL, then the OpenTelemetry ones: the rows every service's table starts with. */
 export function commonSettingsTable(defaults: { port: number; listensFor: string }) {
   return {
     amqpUrl: setting('AMQP_URL', urlList('amqp://guest:guest@localhost:5672', ['amqp:', 'amqps:']), 'RabbitMQ: one URL, or the nodes of one cluster separated by commas'),
@@ -208,6 +210,7 @@ export function commonSettingsTable(defaults: { port: number; listensFor: string
     host: setting('HOST', text('0.0.0.0'), 'the address to listen on'),
     logLevel: setting('LOG_LEVEL', oneOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
       'pino level: `fatal` … `trace`, `silent`'),
+    ...telemetrySettingsTable(),
   }
 }
 

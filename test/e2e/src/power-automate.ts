@@ -24,6 +24,8 @@ export interface Notification {
   /** What the platform answered. */
   status: number | 'hung'
   receivedAt: number
+  /** The `traceparent` header as received (an array if it came more than once). */
+  traceparent: string | string[] | undefined
 }
 
 /** What the platform answers a notification for a flow: a status code, or never (a hanging endpoint). */
@@ -152,6 +154,7 @@ export class PowerAutomate {
     }
     const notification: Notification = {
       flow, webhookId: webhookId ?? '', payload, schemaErrors, signatureError, status: 202, receivedAt: request.receivedAt,
+      traceparent: request.headers.traceparent,
     }
     // A run is only started for a valid notification; anything else is the platform's 400.
     const answer: Answer = schemaErrors.length || signatureError ? 400 : flow.answer(notification)

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { freePort, waitFor } from '@arrivals/test-kit'
 
@@ -49,8 +49,10 @@ export class ServiceProcess {
     const entry = `${repoRoot}services/${this.service}/dist/server.js`
     if (!existsSync(entry)) throw new Error(`${entry} does not exist: run \`pnpm build\` before the end-to-end tests`)
     if (this.running) throw new Error(`${this.label} is already running`)
-    const child = spawn(process.execPath, [entry], {
-      cwd: repoRoot,
+    // As `pnpm start` and the image run it: the start script's node flags (the tracing preload among
+    // them), from the service's folder, where the preload's package resolves.
+    const child = spawn(process.execPath, [...startFlags(this.service), entry], {
+      cwd: `${repoRoot}services/${this.service}`,
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(this.port), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -124,4 +126,12 @@ export class ServiceProcess {
     this.lines.push(line)
     if (this.lines.length > LOG_LINES_KEPT) this.lines.splice(0, this.lines.length - LOG_LINES_KEPT)
   }
+}
+
+/** The node flags of a service's `start` script (`node [flags] dist/server.js`). */
+function startFlags(service: ServiceName): string[] {
+  const { scripts } = JSON.parse(readFileSync(`${repoRoot}services/${service}/package.json`, 'utf8')) as { scripts?: { start?: string } }
+  const [command, ...args] = (scripts?.start ?? '').trim().split(/\s+/)
+  if (command !== 'node' || args.at(-1) !== 'dist/server.js') throw new Error(`services/${service}/package.json "start" must be "node [flags] dist/server.js"`)
+  return args.slice(0, -1)
 }

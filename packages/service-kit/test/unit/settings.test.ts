@@ -42,6 +42,7 @@ describe('readSettingsTable', () => {
     expect(settings).toEqual({
       amqpUrl: 'amqp://guest:guest@localhost:5672', redisUrl: 'redis://localhost:6379', redisClusterNodes: [], namespace: 'arrivals', port: 3009,
       host: '0.0.0.0', logLevel: 'info', name: 'contoso', limit: 10, slots: undefined, hosts: ['a', 'b'], token: undefined,
+      otlpEndpoint: undefined, otlpProtocol: 'http/protobuf', otlpScheduleDelayMs: 5_000,
     })
   })
 

@@ -1,4 +1,4 @@
-import { parseDeliveryTask, type AttemptOutcome, type AttemptRecord, type DeliveryTask } from '@arrivals/contracts'
+import { parseDeliveryTask, startSpan, type AttemptOutcome, type AttemptRecord, type DeliveryTask } from '@arrivals/contracts'
 import { HELD_HEADER, NOT_BEFORE_HEADER, type BrokerMessage } from '../messages.js'
 import type { DispatcherMetrics } from '../metrics.js'
 import type { CircuitBreakers } from '../policies/circuit-breaker.js'
@@ -158,10 +158,14 @@ async function attempt(ctx: DeliverContext, delivery: Delivery): Promise<Attempt
       if (!delivery.held) ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint looks down (its circuit breaker is open); the delivery waits without spending an attempt', dueAt))
       return ENDED['circuit-open']
     }
+    // The webhook POST's client span: its context is the request's traceparent (undici's own
+    // instrumentation is not used, see service-kit's tracing-sdk.ts).
+    const span = startSpan('webhook attempt', { kind: 'client', traceparent: task.traceparent, attributes: { 'arrivals.delivery_id': task.deliveryId, 'arrivals.attempt': task.attempt, 'server.address': endpoint } })
     let request: WebhookRequest
     try {
-      request = ctx.webhooks.sign(task, subscription)
+      request = ctx.webhooks.sign(span.traceparent === task.traceparent ? task : { ...task, traceparent: span.traceparent }, subscription)
     } catch (error) {
+      span.end('cannot open the subscription secrets')
       // Arrivals' fault, not the endpoint's: a pipeline dead letter (replayable once the key is fixed),
       // and no failure counted toward disabling the subscription.
       ctx.log.error({ subscriptionId: task.subscriptionId, err: { message: (error as Error).message } }, 'cannot open the subscription secrets')
@@ -172,7 +176,12 @@ async function attempt(ctx: DeliverContext, delivery: Delivery): Promise<Attempt
     }
     const started = performance.now()
     const finished = ctx.latency.begin(endpoint, started)
-    result = await ctx.webhooks.send({ ...request, signal: ctx.shutdown })
+    result = await ctx.webhooks.send({ ...request, signal: ctx.shutdown }).catch((error: unknown) => {
+      span.end(String(error))
+      throw error
+    })
+    if (result.kind === 'response') span.setAttribute('http.response.status_code', result.status)
+    span.end(result.kind !== 'response' ? result.kind : result.status >= 400 ? `HTTP ${result.status}` : undefined)
     durationMs = performance.now() - started
     finished(durationMs)
     const delivered = result.kind === 'response' && result.status >= 200 && result.status < 300

@@ -1,4 +1,4 @@
-import { catalogueEntry, deliveryIdFor, parseEvent, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
+import { catalogueEntry, deliveryIdFor, inSpan, parseEvent, validTraceparent, type DeliveryTask } from '@arrivals/contracts'
 import type { BrokerMessage, Verdict } from '../messages.js'
 import type { DispatcherMetrics } from '../metrics.js'
 import type { DeadLetters, Log, SubscriptionMatcher, TaskPublisher, WaitOutRedisOutage } from '../ports.js'
@@ -24,6 +24,12 @@ export interface FanOutContext {
  * dead-lettered with the reason and acknowledged: it never loops.
  */
 export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promise<Verdict> {
+  // One span per event handled: the tasks carry its context on, so each attempt is its child.
+  const attributes = { 'messaging.message.id': message.messageId ?? '' }
+  return inSpan('fan-out', { traceparent: validTraceparent(message.headers.traceparent), attributes }, (span) => fanOutEvent(ctx, message, span.traceparent))
+}
+
+async function fanOutEvent(ctx: FanOutContext, message: BrokerMessage, carried: string | undefined): Promise<Verdict> {
   const parsed = parseEvent(message.content)
   if (!parsed.ok) {
     ctx.log.warn({ reason: parsed.reason, tenantId: typeof message.headers.tenantid === 'string' ? message.headers.tenantid : undefined }, 'invalid event dead-lettered')
@@ -46,7 +52,7 @@ export async function fanOut(ctx: FanOutContext, message: BrokerMessage): Promis
     return 'ack'
   }
   const payload = entry.toNotification(event)
-  const traceparent = validTraceparent(message.headers.traceparent) ?? validTraceparent(event.traceparent)
+  const traceparent = carried ?? validTraceparent(event.traceparent)
   const createdAt = Date.now()
   let published = 0
   const outcomes = await Promise.all(matches.map(async (subscription): Promise<Outcome | 'published'> => {
