@@ -40,6 +40,15 @@ async function fanOutEvent(ctx: FanOutContext, message: BrokerMessage, carried: 
   const event = parsed.event
   const tenantId = event.tenantid
   if (!tenantId) {
+    // A tenant in the AMQP header but not in the event is an integrator's slip, not a choice: it would
+    // match nothing in silence, so it is dead-lettered with what to fix (operators and the producer see it).
+    if (typeof message.headers.tenantid === 'string') {
+      const reason = 'the event has no tenantid attribute (the tenant is only in the AMQP header): set the CloudEvents extension attribute tenantid in the event itself'
+      ctx.log.warn({ reason }, 'invalid event dead-lettered')
+      await ctx.deadLetters.deadLetterMessage(message, reason)
+      ctx.metrics.events.inc({ result: 'invalid' })
+      return 'ack'
+    }
     // Not an error (DESIGN): an event without a tenant matches nothing.
     ctx.metrics.events.inc({ result: 'no-tenant' })
     return 'ack'

@@ -265,6 +265,16 @@ describe('fan-out stage', () => {
     expect(world.webhooks.sent).toEqual([])
   })
 
+  it('dead-letters an event whose tenant is only in the AMQP header, saying where tenantid belongs', async () => {
+    const world = fanOutWorld()
+    const { tenantid: _tenant, ...tenantless } = event()
+    expect(await fanOut(world.fanOutCtx, message(tenantless, { tenantid: 'tenant-unit' }))).toBe('ack')
+    expect(world.queue.unreadable.map(({ reason }) => reason)).toEqual([expect.stringContaining('set the CloudEvents extension attribute tenantid in the event itself')])
+    expect(await world.events('invalid')).toBe(1)
+    expect(await world.events('no-tenant')).toBe(0)
+    expect(world.webhooks.sent).toEqual([])
+  })
+
   it('hands the whole event back when an inline attempt was cut short by a shutdown', async () => {
     const world = fanOutWorld({ answers: [async () => (world.shutdown.abort(), { kind: 'timeout', error: 'aborted' })] })
     expect(await fanOut(world.fanOutCtx, message(event()))).toBe('requeue')
