@@ -23,11 +23,6 @@ const amqplibAllowed = [
 // @arrivals/subscription-registry only. Tests may look at Redis through its layout module; sources never.
 // A rule of its own (typescript-eslint's copy of no-restricted-imports), so the blocks below that
 // replace no-restricted-imports per folder do not drop it.
-const contractsLayout = {
-  name: '@arrivals/contracts',
-  importNames: ['redisKeys', 'RedisKeys', 'historyLimits'],
-  message: 'Only @arrivals/subscription-registry knows the subscription key layout; use the registry (inventoryKeys for inventory\'s keys).',
-}
 const registryLayout = {
   name: '@arrivals/subscription-registry/layout',
   message: 'Sources use the registry\'s API; its key layout is for the registry and for tests.',
@@ -93,7 +88,7 @@ export default tseslint.config(
   {
     files: ['**/*.{ts,js,mjs}'],
     ignores: layoutAllowed,
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [contractsLayout, registryLayout] }] },
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: [registryLayout] }] },
   },
   {
     files: ['**/test/**/*.ts', 'test/**'],
