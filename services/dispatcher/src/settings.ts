@@ -38,6 +38,8 @@ export interface DispatcherSettings {
   firstAttemptInline: boolean
   /** An endpoint answering slower than this (recent average) gets its first attempts through tasks. */
   inlineMaxLatencyMs: number
+  /** Most opened subscriptions (and as many per-store index entries) a replica keeps in memory. */
+  subscriptionCacheSize: number
   /** This replica's name in connection names (HOSTNAME: the pod's name); server.ts falls back to the process id. */
   replicaName?: string | undefined
 }
@@ -103,6 +105,8 @@ export const dispatcherSettingsTable = {
     'the fan-out stage makes the first attempt itself for a fast, healthy endpoint, waiting for its send slot (no second broker hop); otherwise, and for every retry, a task'),
   inlineMaxLatencyMs: setting('INLINE_MAX_LATENCY_MS', duration(250),
     'an endpoint whose recent answers (or a request in flight) take longer gets its first attempts through tasks'),
+  subscriptionCacheSize: setting('SUBSCRIPTION_CACHE_SIZE', integer(10_000, { min: 100, max: 1_000_000 }),
+    'most subscriptions a replica keeps opened in memory (secrets opened once while kept), and as many per-store index entries; the least recently used go first, so memory is bounded by this, not by how many subscriptions exist'),
   replicaName: setting('HOSTNAME', optionalText('(the process id)'), 'this replica\'s name in its broker and Redis connection names (Kubernetes sets it to the pod\'s)'),
 }
 
