@@ -59,6 +59,7 @@ function churnRun(name, settings, urls, churning) {
     // Measured: the other tenant's endpoints; the busy tenant's endpoint 0 is left out of the latency.
     expectedHealthy: otherEvents,
     slowEndpoint: 0,
+    churnTenant: CHURN_TENANT,
     churn: churning ? { tenantId: CHURN_TENANT, changesPerSecond: settings.churnChanges, url: hook(urls[0], busy) } : undefined,
     nodeArgs: [`--max-old-space-size=${settings.churnHeapMb}`],
   }

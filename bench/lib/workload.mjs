@@ -110,5 +110,10 @@ export function startChurn({ redis, namespace, encryptionKey, tenantId, changesP
       await loop
       return changes
     },
+    /** Resolves once `count` changes were made, then stops. */
+    async stopAfter(count) {
+      while (changes < count) await new Promise((resolve) => setTimeout(resolve, 5))
+      return this.stop()
+    },
   }
 }

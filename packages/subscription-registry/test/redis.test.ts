@@ -87,7 +87,6 @@ describe('stored state the API cannot make', () => {
     expect(everywhere!.records.every((json) => json !== undefined)).toBe(true)
   })
 
-
   it('creates afresh when the fingerprint names a subscription that no longer exists', async () => {
     const tenant = tenantId('contoso')
     await redis.hset(keys.fingerprints(tenant), 'fp-stale', 'sub_gone')

@@ -17,51 +17,72 @@ interface SubscriptionCacheOptions {
 /** How many 410'd subscription ids a process remembers (oldest forgotten first). */
 const GONE_REMEMBERED = 10_000
 
-/** A Map that keeps at most `size` entries, forgetting the least recently used. */
+/**
+ * A map that keeps at most `size` entries, the least recently used forgotten first, approximately and in
+ * O(1): entries live in a young generation until it holds half of `size`, then it becomes the old one
+ * (the previous old one is dropped whole); an entry read from the old generation moves back to the young.
+ * (A single Map with delete-and-set per hit made every eviction walk the deleted slots at its front.)
+ */
 class Lru<V> {
-  private readonly map = new Map<string, V>()
-  constructor(private readonly size: number, private readonly onEvict?: (value: V) => void) {}
+  private young = new Map<string, V>()
+  private old = new Map<string, V>()
+  private readonly half: number
+  constructor(size: number, private readonly onEvict?: (value: V) => void) {
+    this.half = Math.max(1, Math.floor(size / 2))
+  }
 
   get(key: string): V | undefined {
-    const value = this.map.get(key)
-    if (value !== undefined) {
-      this.map.delete(key)
-      this.map.set(key, value)
+    const value = this.young.get(key)
+    if (value !== undefined) return value
+    const aging = this.old.get(key)
+    if (aging !== undefined) {
+      this.old.delete(key)
+      this.set(key, aging)
     }
-    return value
+    return aging
   }
 
   set(key: string, value: V): void {
-    this.map.delete(key)
-    this.map.set(key, value)
-    if (this.map.size > this.size) {
-      const [oldest, evicted] = this.map.entries().next().value!
-      this.map.delete(oldest)
-      this.onEvict?.(evicted)
+    this.old.delete(key)
+    this.young.set(key, value)
+    if (this.young.size >= this.half) {
+      if (this.onEvict) for (const evicted of this.old.values()) this.onEvict(evicted)
+      this.old = this.young
+      this.young = new Map()
     }
   }
 
   delete(key: string): void {
-    this.map.delete(key)
+    this.young.delete(key)
+    this.old.delete(key)
   }
 
   /** Drops every key that starts with `prefix` (a tenant's): a walk over at most `size` keys, for rare tenant-wide changes. */
   deletePrefix(prefix: string): void {
-    for (const key of this.map.keys()) if (key.startsWith(prefix)) this.map.delete(key)
+    for (const map of [this.young, this.old]) for (const key of map.keys()) if (key.startsWith(prefix)) map.delete(key)
   }
 
   clear(): void {
-    this.map.clear()
+    this.young.clear()
+    this.old.clear()
   }
 
   get count(): number {
-    return this.map.size
+    return this.young.size + this.old.size
   }
 }
 
+/** Opens once on first use; the opener (and the sealed value it holds) is let go once it has run. */
 function lazy<T>(open: () => T): () => T {
+  let opener: (() => T) | undefined = open
   let value: T | undefined
-  return () => (value ??= open())
+  return () => {
+    if (opener) {
+      value = opener()
+      opener = undefined
+    }
+    return value!
+  }
 }
 
 /** Stands for "looked up, not there" in the subscriptions cache (a task of a deleted subscription). */
