@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http'
-import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { createSecretBox } from '@arrivals/contracts'
