@@ -85,6 +85,12 @@ function lazy<T>(open: () => T): () => T {
   }
 }
 
+/** An index entry as held: the ids, and beside each its key in the subscriptions cache (made once, not per event). */
+interface IndexEntry {
+  ids: string[]
+  keys: string[]
+}
+
 /** Stands for "looked up, not there" in the subscriptions cache (a task of a deleted subscription). */
 const MISSING = null
 
@@ -107,7 +113,7 @@ const indexKey = (tenantId: string, eventType: string, storeId: string | undefin
  */
 export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLookup {
   private readonly subscriptions: Lru<Subscription | typeof MISSING>
-  private readonly indexes: Lru<readonly string[]>
+  private readonly indexes: Lru<IndexEntry>
   /** The version seen per tenant and when, used only while no change signal is followed. */
   private readonly versions: Lru<{ version: string | null; checkedAt: number }>
   /** Tenants whose index this process made sure of (a backfill runs at most once per tenant and process). */
@@ -203,19 +209,22 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
     if (!forStore || !forEvery) [forStore, forEvery] = await this.loadIndex(tenantId, eventType, storeId, forStore, forEvery)
     const found: Subscription[] = []
     let unknown: string[] | undefined
-    for (const ids of [forStore, forEvery]) {
-      for (const id of ids) {
-        const subscription = this.subscriptions.get(subscriptionKey(tenantId, id))
-        if (subscription === undefined) (unknown ??= []).push(id)
-        else if (subscription !== MISSING) found.push(subscription)
+    const data = event.data as unknown as Record<string, unknown>
+    // A subscription receives only the event type of the trigger it was made with. The store filter
+    // (in matchesFilters) is checked too: an index entry read before a subscription moved store may still name it.
+    const take = (subscription: Subscription) => {
+      const { record } = subscription
+      if (record.status === 'active' && record.eventType === eventType && !this.gone.has(record.id) && matchesFilters(entry, record.filters, data)) found.push(subscription)
+    }
+    for (const indexed of [forStore, forEvery]) {
+      for (let n = 0; n < indexed.ids.length; n++) {
+        const subscription = this.subscriptions.get(indexed.keys[n]!)
+        if (subscription === undefined) (unknown ??= []).push(indexed.ids[n]!)
+        else if (subscription !== MISSING) take(subscription)
       }
     }
-    if (unknown) found.push(...await this.loadMany(tenantId, unknown))
-    const data = event.data as unknown as Record<string, unknown>
-    // A subscription receives only the event type of the trigger it was made with.
-    // The store filter is checked again too: an index entry read before a subscription moved store may still name it.
-    return found.filter(({ record }) => record.status === 'active' && record.eventType === eventType && !this.gone.has(record.id)
-      && matchesFilters(entry, record.filters, data))
+    if (unknown) for (const subscription of await this.loadMany(tenantId, unknown)) take(subscription)
+    return found
   }
 
   /** One subscription (a task's): from memory, or its one record read; a miss is remembered until it changes. */
@@ -233,20 +242,21 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
   }
 
   /** Reads the missing index entries (and the records they name) in one round trip. */
-  private async loadIndex(tenantId: string, eventType: string, storeId: string, forStore: readonly string[] | undefined,
-    forEvery: readonly string[] | undefined): Promise<[readonly string[], readonly string[]]> {
+  private async loadIndex(tenantId: string, eventType: string, storeId: string, forStore: IndexEntry | undefined,
+    forEvery: IndexEntry | undefined): Promise<[IndexEntry, IndexEntry]> {
     await this.ensureIndexed(tenantId)
     const started = this.stamp
     const wanted = [...(forStore ? [] : [storeId]), ...(forEvery ? [] : [undefined])]
     const read = await this.options.subscriptions.candidates(tenantId, eventType, wanted)
     const keep = this.current(tenantId, started)
     const answers = read.map(({ ids, records }, n) => {
-      const present: string[] = []
+      const present: IndexEntry = { ids: [], keys: [] }
       ids.forEach((id, at) => {
         const json = records[at]
         if (json === undefined) return
-        present.push(id)
         const key = subscriptionKey(tenantId, id)
+        present.ids.push(id)
+        present.keys.push(key)
         // An opened subscription already held is the same record (a change would have dropped it).
         if (keep && this.subscriptions.get(key) === undefined) this.subscriptions.set(key, this.view(tenantId, id, json) ?? MISSING)
       })
