@@ -3,6 +3,7 @@
 // subscribe call makes subscriptions. Each service is a real process; the load comes from undici with
 // kept-alive connections. Two measures per contender: receipts/s with `ingestConcurrency` requests in
 // flight, then p50/p95/p99 of the 202 at a steady `ingestRate` per second.
+import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
@@ -127,7 +128,10 @@ export async function ingestRuns(settings, { port, logFile, receiverUrl }) {
   })
   const service = (name, env) => async (namespace) => {
     const servicePort = await port()
-    const handle = startProcess({ args: ['--max-semi-space-size=16', server(name)], logFile: logFile(`ingest-${name}`), env: { ...common(namespace), PORT: String(servicePort), ...env } })
+    const file = logFile(`ingest-${name}`)
+    // The flags of the image's CMD and of the service's Deployment (k8s/base: 256 MB heap); BENCH_PROFILE adds a CPU profile.
+    const flags = ['--max-semi-space-size=16', '--max-old-space-size=256', ...(settings.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(file)] : [])]
+    const handle = startProcess({ args: [...flags, server(name)], logFile: file, env: { ...common(namespace), PORT: String(servicePort), ...env } })
     await waitReady(`http://127.0.0.1:${servicePort}/readyz`, handle).catch(async (error) => {
       await handle.stop()
       throw error
