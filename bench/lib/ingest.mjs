@@ -14,7 +14,9 @@ import { startProcess } from './process.mjs'
 import { percentiles } from './stats.mjs'
 import { BENCH_TENANT } from './workload.mjs'
 
-const server = (service) => new URL(`../../services/${service}/dist/server.js`, import.meta.url).pathname
+// BENCH_SERVICES_ROOT: another checkout's root (its built services), for before/after pairs of the ingest runs.
+const servicesRoot = process.env.BENCH_SERVICES_ROOT || new URL('../../', import.meta.url).pathname
+const server = (service) => `${servicesRoot}/services/${service}/dist/server.js`
 const bareIngest = new URL('../contenders/bare-ingest.mjs', import.meta.url).pathname
 
 function receiptBody(k) {
