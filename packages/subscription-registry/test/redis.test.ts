@@ -155,19 +155,22 @@ describe('expiry', () => {
 })
 
 describe('watch', () => {
-  it('subscribes again after a lost connection, says "start afresh" again, and keeps signalling', async () => {
+  it('subscribes again after a lost connection, says it was lost and "start afresh" again, and keeps signalling', async () => {
     const name = `registry-watch-${randomBytes(4).toString('hex')}`
     const named = new Redis(ns.redisUrl, { connectionName: name })
     const seen: SubscriptionsChanged[] = []
-    const watch = createSubscriptionRegistry({ redis: named, namespace: ns.namespace }).subscriptions.watch((change) => seen.push(change))
+    let lost = 0
+    const watch = createSubscriptionRegistry({ redis: named, namespace: ns.namespace }).subscriptions.watch((change) => seen.push(change), { onLost: () => (lost += 1) })
     try {
       await waitFor(() => seen.length === 1)
+      expect(lost).toBe(0)
       // Only this watch's own connection is cut: the Redis is shared with other test runs.
       const line = (await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string).split('\n').find((entry) => entry.includes(`name=${name} `))
       const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
       expect(id).toBeDefined()
       await redis.call('CLIENT', 'KILL', 'ID', id!)
       await waitFor(() => seen.filter((change) => change.tenantId === undefined).length === 2, { what: 'the second "start afresh"' })
+      expect(lost).toBe(1)
       const tenant = tenantId('contoso')
       await registry.subscriptions.create(subscriptionRecord(tenant))
       await waitFor(() => seen.some((change) => change.tenantId === tenant), { what: 'a change after the reconnect' })

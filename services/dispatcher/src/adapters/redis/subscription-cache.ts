@@ -144,9 +144,8 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
   watch(onError: (error: Error) => void): ChangeWatch {
     const watch = this.options.subscriptions.watch((change) => this.changed(change), {
       onError,
-      onLost: () => {
-        this.watching = false
-      },
+      // Signals may be missed from now on: start afresh, then rely on version checks until subscribed again.
+      onLost: () => this.forgetAll(false),
     })
     return {
       close: async () => {
@@ -162,12 +161,7 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
     this.stamp += 1
     if (tenantId === undefined) {
       // Subscribed (again): whatever was missed meanwhile is unknown, so everything is read afresh.
-      this.watching = true
-      this.forgottenChangeStamp = this.stamp
-      this.changedAt.clear()
-      this.subscriptions.clear()
-      this.indexes.clear()
-      this.versions.clear()
+      this.forgetAll(true)
       return
     }
     this.changedAt.set(tenantId, this.stamp)
@@ -180,7 +174,17 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
     this.indexes.delete(indexKey(tenantId, eventType, storeId))
   }
 
-  /** The entries held, for the metrics and the tests. */
+  private forgetAll(watching: boolean): void {
+    this.stamp += 1
+    this.watching = watching
+    this.forgottenChangeStamp = this.stamp
+    this.changedAt.clear()
+    this.subscriptions.clear()
+    this.indexes.clear()
+    this.versions.clear()
+  }
+
+  /** How many entries are held (a test's view of the bound). */
   get held(): { subscriptions: number; indexEntries: number } {
     return { subscriptions: this.subscriptions.count, indexEntries: this.indexes.count }
   }
