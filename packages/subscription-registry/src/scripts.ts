@@ -1,7 +1,10 @@
 /**
- * Every Lua script that writes a subscription or its history. A change of a subscription is one
- * script: the write, `INCR version(t)` and `PUBLISH subscriptionsChanged t` happen together or not
- * at all, so no reader can see the write without the signal (or the signal without the write).
+ * Every Lua script that writes a subscription or its history, and the index reads. A change of a
+ * subscription is one script: the write, its per-store index entry, `INCR version(t)` and the
+ * `PUBLISH subscriptionsChanged` naming the tenant, subscription, event type and store happen together
+ * or not at all, so no reader can see the write without the signal (or the signal without the write).
+ * Index set names are built in the scripts from the tenant's prefix (ARGV) and the record: the same
+ * hash tag as the declared keys, so the same cluster slot.
  */
 
 import { EVERY_STORE } from './layout.js'

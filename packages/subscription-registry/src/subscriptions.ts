@@ -106,8 +106,10 @@ export interface Subscriptions {
    */
   remove(tenantId: string, id: string): Promise<boolean>
   /**
-   * Writes prepared records in bulk (seeding a benchmark or a migration) with one version bump and one
-   * change signal per tenant at the end; existing records with the same ids are overwritten.
+   * Writes prepared records in bulk (seeding a benchmark or a migration), with their fingerprints and
+   * index entries, then makes sure each tenant is indexed, with one version bump and one change signal
+   * (the tenant alone) per tenant at the end; existing records with the same ids are overwritten (an
+   * overwritten record's old index entry, if its store changed, stays behind: readers check the store).
    */
   importAll(records: readonly SubscriptionRecord[]): Promise<void>
   /**
