@@ -25,7 +25,8 @@ export function createDispatcherMetrics(registry: Registry, openCircuits: () => 
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 86400],
       registers,
     }),
-    retries: counter('dispatcher_retries_total', 'Tasks sent to a retry tier, by tier and why (retry, circuit-open, endpoint-busy, not-yet).', ['tier', 'reason'] as const),
+    retries: counter('dispatcher_retries_total', 'Tasks sent to a retry tier, by tier and why (retry, circuit-open, endpoint-busy, not-yet, flow-rate, paused).', ['tier', 'reason'] as const),
+    held: counter('dispatcher_held_total', 'Deliveries held back without spending an attempt, by reason (ordered: behind an earlier one of its store; flow-rate: over the flow rate; paused: a receiver\'s 429).', ['reason'] as const),
     deadLetters: counter('dispatcher_dead_letters_total', 'Messages dead-lettered by this dispatcher, by class (endpoint, pipeline).', ['class'] as const),
     archived: counter('dispatcher_dead_letters_archived_total', 'Dead letters written into Redis by the archiver, by class.', ['class'] as const),
     openCircuits: new Gauge({

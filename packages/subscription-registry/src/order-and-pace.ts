@@ -1,0 +1,207 @@
+import type { Cluster, Redis } from 'ioredis'
+import type { DeliveryTask } from '@arrivals/contracts'
+import { keyLayoutOf } from '@arrivals/contracts'
+import { historyLimits, orderAndPaceKeys, type OrderAndPaceKeys } from './layout.js'
+import type { ChangeWatch, RedisClient } from './subscriptions.js'
+
+// KEYS: queue, tasks. ARGV: deliveryId, task JSON, ttl ms.
+// Appends the delivery behind the store's earlier ones, unless it is there already (an event fanned
+// out again after a crash): {'head'|'queued', length}. The head is the one to send now.
+const ENQUEUE = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 or redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then
+  local position = redis.call('LINDEX', KEYS[1], 0) == ARGV[1] and 'head' or 'queued'
+  return {position, redis.call('LLEN', KEYS[1])}
+end
+local length = redis.call('RPUSH', KEYS[1], ARGV[1])
+if length > 1 then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {length == 1 and 'head' or 'queued', length}
+`
+
+// KEYS: queue. ARGV: deliveryId. 'head', 'queued' (behind another: a stale copy) or 'absent' (done, or never known).
+const POSITION = `
+local position = redis.call('LPOS', KEYS[1], ARGV[1])
+if position == 0 then return 'head' end
+if position then return 'queued' end
+return 'absent'
+`
+
+// KEYS: queue, tasks. ARGV: deliveryId, the next deliveryId the caller already published ('' for none).
+// Removes the head once the caller has published the one behind it: {'released'} when it did (or the
+// delivery was not the head: nothing to do), {'next', id, json} when another one is behind it that the
+// caller must publish first (then call again with its id). Publishing before removing means a crash
+// in between leaves a duplicate, never a store whose head no message stands for.
+const RELEASE = `
+if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return {'released'} end
+local next = redis.call('LINDEX', KEYS[1], 1)
+-- A waiting delivery whose task is missing (removed by hand?) is dropped rather than blocking its store.
+while next and next ~= ARGV[2] and redis.call('HEXISTS', KEYS[2], next) == 0 do
+  redis.call('LREM', KEYS[1], 1, next)
+  next = redis.call('LINDEX', KEYS[1], 1)
+end
+if next and next ~= ARGV[2] then return {'next', next, redis.call('HGET', KEYS[2], next)} end
+redis.call('LPOP', KEYS[1])
+if next then redis.call('HDEL', KEYS[2], next) end
+return {'released'}
+`
+
+// KEYS: budget, pause. ARGV: now, want, limit, counts for (ms), reservation id, refund member, refund count.
+// Reserves up to `want` of the window's budget for one replica: {granted, pausedUntil, freesAt}. A
+// refund first gives back what a replica's previous reservation left unused (same expiry, smaller
+// count). Over the limit: 0 granted and when the earliest reservation stops counting.
+const RESERVE = `
+local now = tonumber(ARGV[1])
+local pausedUntil = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[6] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[6])
+  if score then
+    redis.call('ZREM', KEYS[1], ARGV[6])
+    if tonumber(ARGV[7]) > 0 then redis.call('ZADD', KEYS[1], score, (string.gsub(ARGV[6], ':%d+$', ':' .. ARGV[7]))) end
+  end
+end
+if pausedUntil > now then return {0, pausedUntil, 0} end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local used = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do used = used + tonumber(string.match(member, ':(%d+)$')) end
+local free = tonumber(ARGV[3]) - used
+if free <= 0 then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, 0, tonumber(first[2])}
+end
+local granted = math.min(tonumber(ARGV[2]), free)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[5] .. ':' .. granted)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {granted, 0, 0}
+`
+
+// KEYS: pause. ARGV: until ms, ttl ms, channel, message. Keeps the later of two pauses.
+const PAUSE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`
+
+export type OrderPosition = 'head' | 'queued'
+
+/**
+ * Ordered delivery per (subscription, store): a queue in Redis whose head is the delivery being made.
+ * Only the head ever has a broker message (a task, a retry waiting in a tier, or an event being fanned
+ * out); the others wait here, and whoever finishes the head publishes the next one.
+ */
+export interface DeliveryOrder {
+  /** Queues the delivery behind the store's earlier ones; `head` means it goes now. */
+  enqueue(task: DeliveryTask & { orderKey: string }): Promise<{ position: OrderPosition; length: number }>
+  /** Where a delivery stands: `absent` once it was released (a late copy), or when Redis lost it. */
+  position(task: DeliveryTask & { orderKey: string }): Promise<OrderPosition | 'absent'>
+  /**
+   * Finishes the head (delivered, dead-lettered, skipped): `publish` is called with the delivery behind
+   * it, which is only then removed from the queue; no-op when `task` is not the head.
+   */
+  release(task: DeliveryTask & { orderKey: string }, publish: (next: DeliveryTask) => Promise<void>): Promise<void>
+}
+
+/** One reservation of a subscription's flow budget. */
+export interface BudgetGrant {
+  granted: number
+  /** Set when a receiver's 429 paused the subscription until then (ms). */
+  pausedUntil?: number
+  /** Set when nothing was granted: when the earliest reservation stops counting (ms). */
+  freesAt?: number
+}
+
+export interface BudgetRequest {
+  want: number
+  limit: number
+  /** How long a reservation counts: the window plus the longest a replica may hold it. */
+  countsForMs: number
+  /** This reservation's id (unique per replica and reservation). */
+  id: string
+  /** What the previous reservation left unused, given back in the same step. */
+  refund?: { id: string; granted: number; unused: number }
+}
+
+/** The flow rate shared by every replica: budget reservations and receivers' pauses. */
+export interface FlowBudgets {
+  reserve(tenantId: string, subscriptionId: string, request: BudgetRequest, nowMs?: number): Promise<BudgetGrant>
+  /** Pauses the subscription on every replica until `untilMs` (a later pause wins). */
+  pause(tenantId: string, subscriptionId: string, untilMs: number, nowMs?: number): Promise<void>
+  /** Calls `listener` for every pause any replica makes, on a connection of its own. */
+  watchPauses(listener: (pause: { tenantId: string; subscriptionId: string; untilMs: number }) => void, options?: { onError?: (error: Error) => void }): ChangeWatch
+}
+
+export interface OrderAndPace {
+  order: DeliveryOrder
+  budgets: FlowBudgets
+}
+
+/** Ordered delivery and the flow rate in Redis; like the registry, it holds nothing but the client. */
+export function createOrderAndPace({ redis, namespace }: { redis: RedisClient; namespace: string }): OrderAndPace {
+  const keys = orderAndPaceKeys(namespace, keyLayoutOf(redis))
+  return { order: deliveryOrder(redis, keys), budgets: flowBudgets(redis, keys) }
+}
+
+function deliveryOrder(redis: RedisClient, keys: OrderAndPaceKeys): DeliveryOrder {
+  const queueKeys = (task: DeliveryTask & { orderKey: string }) =>
+    [keys.orderQueue(task.tenantId, task.subscriptionId, task.orderKey), keys.orderTasks(task.tenantId, task.subscriptionId, task.orderKey)] as const
+  return {
+    async enqueue(task) {
+      const [position, length] = await redis.eval(ENQUEUE, 2, ...queueKeys(task), task.deliveryId, JSON.stringify(task), historyLimits.historyTtlMs) as [OrderPosition, number]
+      return { position, length }
+    },
+
+    async position(task) {
+      return await redis.eval(POSITION, 1, queueKeys(task)[0], task.deliveryId) as OrderPosition | 'absent'
+    },
+
+    async release(task, publish) {
+      let published = ''
+      for (;;) {
+        const answer = await redis.eval(RELEASE, 2, ...queueKeys(task), task.deliveryId, published) as [string, string?, string?]
+        if (answer[0] === 'released') return
+        const [, id, json] = answer
+        await publish(JSON.parse(json!) as DeliveryTask)
+        published = id!
+      }
+    },
+  }
+}
+
+function flowBudgets(redis: RedisClient, keys: OrderAndPaceKeys): FlowBudgets {
+  return {
+    async reserve(tenantId, subscriptionId, request, nowMs = Date.now()) {
+      const { refund } = request
+      const [granted, pausedUntil, freesAt] = await redis.eval(RESERVE, 2, keys.flowBudget(tenantId, subscriptionId), keys.flowPause(tenantId, subscriptionId),
+        nowMs, request.want, request.limit, request.countsForMs, request.id,
+        refund ? `${refund.id}:${refund.granted}` : '', refund ? refund.granted - refund.unused : 0) as [number, number, number]
+      const grant: BudgetGrant = { granted }
+      if (pausedUntil > 0) grant.pausedUntil = pausedUntil
+      if (granted === 0 && freesAt > 0) grant.freesAt = freesAt
+      return grant
+    },
+
+    async pause(tenantId, subscriptionId, untilMs, nowMs = Date.now()) {
+      if (untilMs <= nowMs) return
+      await redis.eval(PAUSE, 1, keys.flowPause(tenantId, subscriptionId), untilMs, Math.max(1, untilMs - nowMs), keys.flowPaused, `${tenantId} ${subscriptionId} ${untilMs}`)
+    },
+
+    watchPauses(listener, { onError = () => {} } = {}) {
+      const subscriber: RedisClient = redis.isCluster ? (redis as Cluster).duplicate() : (redis as Redis).duplicate({ lazyConnect: false })
+      subscriber.on('error', onError)
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel !== keys.flowPaused) return
+        const [tenantId, subscriptionId, until] = message.split(' ')
+        const untilMs = Number(until)
+        if (tenantId && subscriptionId && Number.isFinite(untilMs)) listener({ tenantId, subscriptionId, untilMs })
+      })
+      subscriber.subscribe(keys.flowPaused).catch(onError)
+      return {
+        async close() {
+          await subscriber.quit().catch(() => subscriber.disconnect())
+        },
+      }
+    },
+  }
+}
