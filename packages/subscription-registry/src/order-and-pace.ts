@@ -4,6 +4,9 @@ import { keyLayoutOf } from '@arrivals/contracts'
 import { historyLimits, orderAndPaceKeys, type OrderAndPaceKeys } from './layout.js'
 import type { ChangeWatch, RedisClient } from './subscriptions.js'
 
+// The field of the tasks hash that names the delivery being handed the turn (no deliveryId is spelled so).
+const HANDOFF = 'handoff'
+
 // KEYS: queue, tasks. ARGV: deliveryId, task JSON, ttl ms.
 // Appends the delivery behind the store's earlier ones, unless it is there already (an event fanned
 // out again after a crash): {'head'|'queued', length}. The head is the one to send now.
@@ -19,10 +22,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {length == 1 and 'head' or 'queued', length}
 `
 
-// KEYS: queue. ARGV: deliveryId. 'head', 'queued' (behind another: a stale copy) or 'absent' (done, or never known).
+// KEYS: queue, tasks. ARGV: deliveryId. 'head' (also the one being handed the turn: its message may
+// arrive before the finished head is removed), 'queued' (behind another: a stale copy) or 'absent'
+// (done, or never known).
 const POSITION = `
 local position = redis.call('LPOS', KEYS[1], ARGV[1])
 if position == 0 then return 'head' end
+if position == 1 and redis.call('HGET', KEYS[2], '${HANDOFF}') == ARGV[1] then return 'head' end
 if position then return 'queued' end
 return 'absent'
 `
@@ -30,19 +36,29 @@ return 'absent'
 // KEYS: queue, tasks. ARGV: deliveryId, the next deliveryId the caller already published ('' for none).
 // Removes the head once the caller has published the one behind it: {'released'} when it did (or the
 // delivery was not the head: nothing to do), {'next', id, json} when another one is behind it that the
-// caller must publish first (then call again with its id). Publishing before removing means a crash
-// in between leaves a duplicate, never a store whose head no message stands for.
+// caller must publish first (then call again with its id); that one is marked as handed the turn, so
+// it may go even if its message arrives before the head is removed. Publishing before removing means
+// a crash in between leaves a duplicate, never a store whose head no message stands for.
+// A delivery handed the turn may finish before the head that handed it over is removed: it removes
+// that head itself and goes on as the head.
 const RELEASE = `
-if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return {'released'} end
+if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then
+  if redis.call('LINDEX', KEYS[1], 1) ~= ARGV[1] or redis.call('HGET', KEYS[2], '${HANDOFF}') ~= ARGV[1] then return {'released'} end
+  redis.call('LPOP', KEYS[1])
+  redis.call('HDEL', KEYS[2], ARGV[1], '${HANDOFF}')
+end
 local next = redis.call('LINDEX', KEYS[1], 1)
 -- A waiting delivery whose task is missing (removed by hand?) is dropped rather than blocking its store.
 while next and next ~= ARGV[2] and redis.call('HEXISTS', KEYS[2], next) == 0 do
   redis.call('LREM', KEYS[1], 1, next)
   next = redis.call('LINDEX', KEYS[1], 1)
 end
-if next and next ~= ARGV[2] then return {'next', next, redis.call('HGET', KEYS[2], next)} end
+if next and next ~= ARGV[2] then
+  redis.call('HSET', KEYS[2], '${HANDOFF}', next)
+  return {'next', next, redis.call('HGET', KEYS[2], next)}
+end
 redis.call('LPOP', KEYS[1])
-if next then redis.call('HDEL', KEYS[2], next) end
+if next then redis.call('HDEL', KEYS[2], next, '${HANDOFF}') end
 return {'released'}
 `
 
@@ -153,7 +169,7 @@ function deliveryOrder(redis: RedisClient, keys: OrderAndPaceKeys): DeliveryOrde
     },
 
     async position(task) {
-      return await redis.eval(POSITION, 1, queueKeys(task)[0], task.deliveryId) as OrderPosition | 'absent'
+      return await redis.eval(POSITION, 2, ...queueKeys(task), task.deliveryId) as OrderPosition | 'absent'
     },
 
     async release(task, publish) {

@@ -57,6 +57,26 @@ describe('ordered delivery queues', () => {
     })
     expect(published).toEqual([b])
     expect(await stored.order.position(a!)).toBe('absent')
+
+    // Handed the turn, the next one may go (and finish) before the head that handed it over is removed.
+    const d = task(tenant, sub, 'e7', 'store-3')
+    const e = task(tenant, sub, 'e8', 'store-3')
+    const f = task(tenant, sub, 'e9', 'store-3')
+    for (const each of [d, e, f]) await stored.order.enqueue(each)
+    const handed: string[] = []
+    await stored.order.release(d, async (next) => {
+      handed.push(next.eventId)
+      expect(await stored.order.position(e)).toBe('head')
+      expect(await stored.order.position(f)).toBe('queued')
+      // e is delivered at once and released while d's release is still publishing.
+      await stored.order.release(e, async (after) => {
+        handed.push(after.eventId)
+      })
+    })
+    expect(handed).toEqual(['e8', 'e9'])
+    expect(await stored.order.position(d)).toBe('absent')
+    expect(await stored.order.position(e)).toBe('absent')
+    expect(await stored.order.position(f)).toBe('head')
     expect(await stored.order.position(b!)).toBe('head')
     // Releasing what is not the head (a late copy) changes nothing.
     await stored.order.release(a!, async () => {
