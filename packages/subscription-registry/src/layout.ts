@@ -61,7 +61,7 @@ export const historyLimits = {
  *   order; its head is the delivery being made (a broker message always stands for it).
  * - `orderTasks(t, s, store)` hash deliveryId → DeliveryTask JSON of the deliveries waiting behind it.
  * - `flowBudget(t, s)` sorted set of budget reservations, member `<id>:<count>`, scored by when the
- *   reservation stops counting (its time + the window + the longest a replica holds it).
+ *   reservation stops counting (its time + the window + how long its replica may spend it).
  * - `flowPause(t, s)` until when (ms) a receiver's 429 paused the subscription; expires then.
  * - `flowPaused` the channel every dispatcher follows for those pauses (`tenant subscription until`).
  * All expire `historyLimits.historyTtlMs` after their last write, or with their window.

@@ -62,33 +62,41 @@ if next then redis.call('HDEL', KEYS[2], next, '${HANDOFF}') end
 return {'released'}
 `
 
-// KEYS: budget, pause. ARGV: now, want, limit, counts for (ms), reservation id, refund member, refund count.
-// Reserves up to `want` of the window's budget for one replica: {granted, pausedUntil, freesAt}. A
-// refund first gives back what a replica's previous reservation left unused (same expiry, smaller
-// count). Over the limit: 0 granted and when the earliest reservation stops counting.
+// KEYS: budget, pause. ARGV: now, want, limit, window ms, short hold ms, long hold ms, reservation id,
+// refund member, refund count.
+// Reserves up to `want` of the window's budget for one replica: {granted, pausedUntil, freesAt, hold}.
+// A reservation counts for the window plus the time the replica may spend it (its hold): a long hold
+// while the budget is plainly not near (a quarter of it used, this reservation included), so a quiet
+// subscription is not asked about for a window; a short one otherwise. A refund first gives back what
+// a replica's previous reservation left unused (same expiry, smaller count). Over the limit: nothing
+// granted, and when the earliest reservation stops counting.
 const RESERVE = `
 local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[3])
 local pausedUntil = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ARGV[6] ~= '' then
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[6])
+if ARGV[8] ~= '' then
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[8])
   if score then
-    redis.call('ZREM', KEYS[1], ARGV[6])
-    if tonumber(ARGV[7]) > 0 then redis.call('ZADD', KEYS[1], score, (string.gsub(ARGV[6], ':%d+$', ':' .. ARGV[7]))) end
+    redis.call('ZREM', KEYS[1], ARGV[8])
+    if tonumber(ARGV[9]) > 0 then redis.call('ZADD', KEYS[1], score, (string.gsub(ARGV[8], ':%d+$', ':' .. ARGV[9]))) end
   end
 end
-if pausedUntil > now then return {0, pausedUntil, 0} end
+if pausedUntil > now then return {0, pausedUntil, 0, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local used = 0
 for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do used = used + tonumber(string.match(member, ':(%d+)$')) end
-local free = tonumber(ARGV[3]) - used
+local free = limit - used
 if free <= 0 then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 0, tonumber(first[2])}
+  return {0, 0, tonumber(first[2]), 0}
 end
 local granted = math.min(tonumber(ARGV[2]), free)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[5] .. ':' .. granted)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {granted, 0, 0}
+local hold = tonumber(ARGV[5])
+if (used + granted) * 4 <= limit then hold = tonumber(ARGV[6]) end
+local countsFor = tonumber(ARGV[4]) + hold
+redis.call('ZADD', KEYS[1], now + countsFor, ARGV[7] .. ':' .. granted)
+if redis.call('PTTL', KEYS[1]) < countsFor then redis.call('PEXPIRE', KEYS[1], countsFor) end
+return {granted, 0, 0, hold}
 `
 
 // KEYS: pause. ARGV: until ms, ttl ms, channel, message. Keeps the later of two pauses.
@@ -122,6 +130,8 @@ export interface DeliveryOrder {
 /** One reservation of a subscription's flow budget. */
 export interface BudgetGrant {
   granted: number
+  /** How long (ms) the replica may spend what was granted (0 when nothing was). */
+  holdMs: number
   /** Set when a receiver's 429 paused the subscription until then (ms). */
   pausedUntil?: number
   /** Set when nothing was granted: when the earliest reservation stops counting (ms). */
@@ -131,8 +141,10 @@ export interface BudgetGrant {
 export interface BudgetRequest {
   want: number
   limit: number
-  /** How long a reservation counts: the window plus the longest a replica may hold it. */
-  countsForMs: number
+  windowMs: number
+  /** How long a replica may spend a share near the limit, and (`longHoldMs`) while it is plainly not near. */
+  holdMs: number
+  longHoldMs: number
   /** This reservation's id (unique per replica and reservation). */
   id: string
   /** What the previous reservation left unused, given back in the same step. */
@@ -189,10 +201,10 @@ function flowBudgets(redis: RedisClient, keys: OrderAndPaceKeys): FlowBudgets {
   return {
     async reserve(tenantId, subscriptionId, request, nowMs = Date.now()) {
       const { refund } = request
-      const [granted, pausedUntil, freesAt] = await redis.eval(RESERVE, 2, keys.flowBudget(tenantId, subscriptionId), keys.flowPause(tenantId, subscriptionId),
-        nowMs, request.want, request.limit, request.countsForMs, request.id,
-        refund ? `${refund.id}:${refund.granted}` : '', refund ? refund.granted - refund.unused : 0) as [number, number, number]
-      const grant: BudgetGrant = { granted }
+      const [granted, pausedUntil, freesAt, holdMs] = await redis.eval(RESERVE, 2, keys.flowBudget(tenantId, subscriptionId), keys.flowPause(tenantId, subscriptionId),
+        nowMs, request.want, request.limit, request.windowMs, request.holdMs, request.longHoldMs, request.id,
+        refund ? `${refund.id}:${refund.granted}` : '', refund ? refund.granted - refund.unused : 0) as [number, number, number, number]
+      const grant: BudgetGrant = { granted, holdMs }
       if (pausedUntil > 0) grant.pausedUntil = pausedUntil
       if (granted === 0 && freesAt > 0) grant.freesAt = freesAt
       return grant

@@ -101,19 +101,20 @@ describe('ordered delivery queues', () => {
 })
 
 describe('flow budgets', () => {
-  it('grants at most the limit across reservations, says when the budget frees, and takes refunds', async () => {
+  it('grants at most the limit across reservations, holds long only far from it, says when the budget frees, and takes refunds', async () => {
     const tenant = tenantId('pace')
     const sub = subscriptionId()
     const now = Date.now()
-    const request = { want: 4, limit: 10, countsForMs: 1_000 }
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r1' }, now)).toEqual({ granted: 4 })
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r2' }, now + 10)).toEqual({ granted: 4 })
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r3' }, now + 20)).toEqual({ granted: 2 })
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r4' }, now + 30)).toEqual({ granted: 0, freesAt: now + 1_000 })
-    // r1 used one of its four: three come back.
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r5', refund: { id: 'r1', granted: 4, unused: 3 } }, now + 40)).toEqual({ granted: 3 })
-    // Once r1 stops counting, its one frees again.
-    expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r6' }, now + 1_000)).toEqual({ granted: 1 })
+    const request = { limit: 16, windowMs: 1_000, holdMs: 100, longHoldMs: 1_000 }
+    // A quarter of the budget or less in use: spent for a whole window (and counted for two).
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 4, id: 'r1' }, now)).toEqual({ granted: 4, holdMs: 1_000 })
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 8, id: 'r2' }, now + 10)).toEqual({ granted: 8, holdMs: 100 })
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 8, id: 'r3' }, now + 20)).toEqual({ granted: 4, holdMs: 100 })
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 1, id: 'r4' }, now + 30)).toEqual({ granted: 0, holdMs: 0, freesAt: now + 10 + 1_100 })
+    // r2 used one of its eight: seven come back.
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 8, id: 'r5', refund: { id: 'r2', granted: 8, unused: 7 } }, now + 40)).toEqual({ granted: 7, holdMs: 100 })
+    // Once r2 and r3 stop counting, r1 (counted for two windows) and r5 are left: 5 free.
+    expect(await stored.budgets.reserve(tenant, sub, { ...request, want: 8, id: 'r6' }, now + 1_125)).toEqual({ granted: 5, holdMs: 100 })
   })
 
   it('pauses a subscription on every reader until the later of two pauses, and tells every watcher', async () => {
@@ -126,8 +127,9 @@ describe('flow budgets', () => {
       const now = Date.now()
       await stored.budgets.pause(tenant, sub, now + 3_000, now)
       await stored.budgets.pause(tenant, sub, now + 1_000, now)
-      expect(await stored.budgets.reserve(tenant, sub, { want: 1, limit: 10, countsForMs: 1_000, id: 'r1' }, now + 500)).toEqual({ granted: 0, pausedUntil: now + 3_000 })
-      expect(await stored.budgets.reserve(tenant, sub, { want: 1, limit: 10, countsForMs: 1_000, id: 'r2' }, now + 3_001)).toEqual({ granted: 1 })
+      const request = { want: 1, limit: 10, windowMs: 1_000, holdMs: 100, longHoldMs: 1_000 }
+      expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r1' }, now + 500)).toEqual({ granted: 0, holdMs: 0, pausedUntil: now + 3_000 })
+      expect(await stored.budgets.reserve(tenant, sub, { ...request, id: 'r2' }, now + 3_001)).toEqual({ granted: 1, holdMs: 1_000 })
       await waitFor(() => heard.length > 0, { what: 'the pause signal' })
       expect(heard).toEqual([{ tenantId: tenant, subscriptionId: sub, untilMs: now + 3_000 }])
     } finally {

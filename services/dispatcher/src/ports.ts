@@ -127,7 +127,7 @@ export interface OrderQueue {
 /** The flow rate shared by every replica: reservations of budget and receivers' pauses (the registry's `createOrderAndPace().budgets`). */
 export interface FlowBudgetStore {
   reserve(tenantId: string, subscriptionId: string, request: {
-    want: number; limit: number; countsForMs: number; id: string; refund?: { id: string; granted: number; unused: number }
-  }, nowMs?: number): Promise<{ granted: number; pausedUntil?: number; freesAt?: number }>
+    want: number; limit: number; windowMs: number; holdMs: number; longHoldMs: number; id: string; refund?: { id: string; granted: number; unused: number }
+  }, nowMs?: number): Promise<{ granted: number; holdMs: number; pausedUntil?: number; freesAt?: number }>
   pause(tenantId: string, subscriptionId: string, untilMs: number, nowMs?: number): Promise<void>
 }

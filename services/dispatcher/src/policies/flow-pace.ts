@@ -36,13 +36,14 @@ const LEASES_KEPT = 10_000
  * across every replica, and a receiver's 429 pausing the subscription everywhere.
  *
  * Each replica reserves a share of the subscription's window in Redis (one round trip) and spends it
- * locally: a busy subscription asks again only when its share runs out, a quiet one once per
- * delivery at most. A share doubles while it runs out early and shrinks to what was used when it
- * expires, and the unused rest is given back with the next reservation. A share is spent only for
- * `holdMs` after it was reserved and counts in Redis for the window plus `holdMs`, so the sends of any
- * window come from reservations made within window + holdMs of each other, which the limit bounds:
- * never more than `count` in any window, at the price of a window `holdMs` longer (at most 5 s, or a
- * tenth of the window).
+ * locally, asking again only when its share runs out or expires. A share doubles while it runs out
+ * early and shrinks to what was used when it expires; the unused rest is given back with the next
+ * reservation. A share is spent only for its hold after it was reserved, and counts in Redis for the
+ * window plus that hold, so the sends of any window all come from reservations that were counted
+ * together when the latest of them was made: never more than `count` in any window. The hold is a
+ * whole window while the budget is plainly not near (a quarter used): a quiet subscription costs one
+ * round trip per share, not per delivery. Near the limit it is short (a tenth of the window, at most
+ * 5 s), which costs at most that much of the window's budget.
  */
 export class FlowPace {
   private readonly leases = new Map<string, Lease>()
@@ -127,7 +128,8 @@ export class FlowPace {
     lease.pending = new Promise((resolve) => (settle = resolve))
     this.remember(subscriptionId, lease)
     try {
-      const grant = await this.budgets.reserve(tenantId, subscriptionId, { want, limit: rate.count, countsForMs: rate.windowMs + holdMs, id: lease.id, ...(refund ? { refund } : {}) }, now)
+      const request = { want, limit: rate.count, windowMs: rate.windowMs, holdMs, longHoldMs: rate.windowMs, id: lease.id }
+      const grant = await this.budgets.reserve(tenantId, subscriptionId, refund ? { ...request, refund } : request, now)
       const after = this.now()
       if (grant.pausedUntil !== undefined) {
         this.paused(subscriptionId, grant.pausedUntil)
@@ -136,7 +138,7 @@ export class FlowPace {
       if (grant.granted > 0) {
         lease.granted = grant.granted
         lease.left = grant.granted - 1
-        lease.expiresAt = now + holdMs
+        lease.expiresAt = now + grant.holdMs
         return GO
       }
       lease.blockedUntil = Math.max(after + 1, grant.freesAt ?? after + holdMs)

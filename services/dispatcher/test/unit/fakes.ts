@@ -247,14 +247,16 @@ export class FakeBudgets implements FlowBudgetStore {
       if (refunded) refunded.count = request.refund.granted - request.refund.unused
     }
     const pausedUntil = this.pauses.get(subscriptionId) ?? 0
-    if (pausedUntil > now) return { granted: 0, pausedUntil }
+    if (pausedUntil > now) return { granted: 0, holdMs: 0, pausedUntil }
     list = list.filter((each) => each.until > now && each.count > 0)
     this.reservations.set(subscriptionId, list)
-    const free = request.limit - list.reduce((sum, each) => sum + each.count, 0)
-    if (free <= 0) return { granted: 0, freesAt: Math.min(...list.map((each) => each.until)) }
+    const used = list.reduce((sum, each) => sum + each.count, 0)
+    const free = request.limit - used
+    if (free <= 0) return { granted: 0, holdMs: 0, freesAt: Math.min(...list.map((each) => each.until)) }
     const granted = Math.min(request.want, free)
-    list.push({ id: request.id, count: granted, until: now + request.countsForMs })
-    return { granted }
+    const holdMs = (used + granted) * 4 <= request.limit ? request.longHoldMs : request.holdMs
+    list.push({ id: request.id, count: granted, until: now + request.windowMs + holdMs })
+    return { granted, holdMs }
   }
 
   async pause(_tenantId: string, subscriptionId: string, untilMs: number): Promise<void> {

@@ -181,6 +181,15 @@ describe('flow rate', () => {
     expect(budgets.calls).toBeLessThan(sends.length)
   })
 
+  it('a quiet subscription, far from its limit, asks Redis once per share, not once per delivery', async () => {
+    let now = 1_000_000
+    const budgets = new FakeBudgets()
+    const clock = new FlowPace(budgets, { defaultRate: { count: 4500, windowMs: 300_000 }, now: () => now })
+    // One delivery a second for ten minutes.
+    for (let second = 0; second < 600; second++, now += 1_000) expect(await clock.take(TENANT, 'sub_quiet')).toEqual({ go: true })
+    expect(budgets.calls).toBeLessThanOrEqual(12)
+  })
+
   it('FLOW_RATE_LIMIT: 4500/5m by default, <count>/<duration> in ms s m h, unlimited, and a clear error otherwise', () => {
     expect(parseFlowRateLimit(undefined)).toEqual({ count: 4500, windowMs: 300_000 })
     expect(parseFlowRateLimit('40/10s')).toEqual({ count: 40, windowMs: 10_000 })
