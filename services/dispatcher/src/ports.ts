@@ -124,10 +124,21 @@ export interface OrderQueue {
   release(task: OrderedTask, publish: (next: DeliveryTask) => Promise<void>): Promise<void>
 }
 
+/** A replica asking for a share of a subscription's budget (the registry's BudgetRequest). */
+export interface BudgetRequest {
+  want: number
+  limit: number
+  windowMs: number
+  /** How long the share may be spent near the limit, and (`longHoldMs`) while it is plainly not near. */
+  holdMs: number
+  longHoldMs: number
+  id: string
+  /** What the previous share left unused, given back in the same step. */
+  refund?: { id: string; granted: number; unused: number }
+}
+
 /** The flow rate shared by every replica: reservations of budget and receivers' pauses (the registry's `createOrderAndPace().budgets`). */
 export interface FlowBudgetStore {
-  reserve(tenantId: string, subscriptionId: string, request: {
-    want: number; limit: number; windowMs: number; holdMs: number; longHoldMs: number; id: string; refund?: { id: string; granted: number; unused: number }
-  }, nowMs?: number): Promise<{ granted: number; holdMs: number; pausedUntil?: number; freesAt?: number }>
+  reserve(tenantId: string, subscriptionId: string, request: BudgetRequest, nowMs?: number): Promise<{ granted: number; holdMs: number; pausedUntil?: number; freesAt?: number }>
   pause(tenantId: string, subscriptionId: string, untilMs: number, nowMs?: number): Promise<void>
 }
