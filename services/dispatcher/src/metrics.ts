@@ -10,7 +10,7 @@ export function createDispatcherMetrics(registry: Registry, openCircuits: () => 
   return {
     events: counter('dispatcher_events_total', 'Events consumed by the fan-out stage, by result (fanned-out, no-match, no-tenant, invalid).', ['result'] as const),
     tasksPublished: counter('dispatcher_tasks_published_total', 'Delivery tasks published by the fan-out stage (confirmed by the broker).', [] as const),
-    deliveries: counter('dispatcher_deliveries_total', 'Delivery attempts and decisions by outcome (delivered, retry, gave-up, gone, circuit-open, skipped, deferred, invalid, requeued).', ['outcome'] as const),
+    deliveries: counter('dispatcher_deliveries_total', 'Delivery attempts and decisions by outcome (delivered, retry, gave-up, gone, circuit-open, skipped, deferred, invalid, requeued, duplicate).', ['outcome'] as const),
     attemptDuration: new Histogram({
       name: 'dispatcher_attempt_duration_seconds',
       help: 'Duration of one webhook POST, by result class (2xx, 4xx, 5xx, timeout, network, refused).',

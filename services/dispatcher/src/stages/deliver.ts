@@ -86,17 +86,20 @@ const NOT_ADMITTED = { kind: 'not-admitted' } as const
  */
 export async function deliver(ctx: DeliverContext, entry: Entry): Promise<Outcome | NotAdmitted> {
   const delivery = entry.kind === 'message' ? await receive(ctx, entry.message) : entry
-  if (delivery.kind === 'ended') return counted(ctx, await finished(ctx, delivery.task, delivery.outcome))
+  if (delivery.kind === 'ended') return finished(ctx, delivery.task, delivery.outcome)
   const attempted = await attempt(ctx, delivery)
   if (attempted.kind === 'not-admitted') return attempted.kind
-  if (attempted.kind === 'ended') return counted(ctx, await finished(ctx, delivery.task, attempted.outcome))
-  return counted(ctx, await finished(ctx, delivery.task, await conclude(ctx, delivery, attempted)))
+  if (attempted.kind === 'ended') return finished(ctx, delivery.task, attempted.outcome)
+  return finished(ctx, delivery.task, await conclude(ctx, delivery, attempted))
 }
 
-/** A finished ordered delivery lets the next one of its store go (before its own message is acknowledged). */
-async function finished(ctx: DeliverContext, task: DeliveryTask | undefined, outcome: Outcome): Promise<Outcome> {
-  if (ctx.order && task && FINISHED.has(outcome) && orderedTask(task)) await release(ctx.order, task)
-  return outcome
+/**
+ * Counts the outcome; a finished ordered delivery first lets the next one of its store go (before its
+ * own message is acknowledged). Unordered deliveries return at once (no extra promise on the hot path).
+ */
+function finished(ctx: DeliverContext, task: DeliveryTask | undefined, outcome: Outcome): Outcome | Promise<Outcome> {
+  if (!ctx.order || task?.orderKey === undefined || !FINISHED.has(outcome) || !orderedTask(task)) return counted(ctx, outcome)
+  return release(ctx.order, task).then(() => counted(ctx, outcome))
 }
 
 /** Every outcome is counted once; a shutdown hands the message back. */
