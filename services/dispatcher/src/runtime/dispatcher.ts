@@ -115,7 +115,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   }
   const fanOutContext: FanOutContext = { subscriptions: cache, tasks: queue, deadLetters: queue, metrics, log, waitOutRedisOutage, order: deliverContext.order! }
   if (settings.firstAttemptInline) fanOutContext.inline = deliverContext
-  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage }
+  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage, order: deliverContext.order! }
 
   function registerConsumers(): void {
     const names = topologyNames(settings.namespace)

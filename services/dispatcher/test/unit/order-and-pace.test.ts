@@ -2,6 +2,7 @@ import { goodsReceivedEvent, toNotification, type DeliveryTask } from '@arrivals
 import { describe, expect, it } from 'vitest'
 import { FlowPace } from '../../src/policies/flow-pace.js'
 import { parseFlowRateLimit } from '../../src/settings.js'
+import { archiveDeadLetter } from '../../src/stages/archive.js'
 import { deliver, type DeliverContext } from '../../src/stages/deliver.js'
 import { fanOut, type FanOutContext } from '../../src/stages/fan-out.js'
 import type { OrderContext } from '../../src/stages/order.js'
@@ -98,6 +99,20 @@ describe('ordered delivery', () => {
     const asked = world.order.asked.length
     expect(await queued(world.ctx, { ...second!, origin: 'replay' })).toBe('delivered')
     expect(world.order.asked).toHaveLength(asked)
+  })
+
+  it('a head the broker dead-lettered as poison lets the next one go when it is archived', async () => {
+    const world = orderedWorld({ inline: false })
+    await fanOut(world.fanOutCtx, message(storeEvent('store-1', 1)))
+    await fanOut(world.fanOutCtx, message(storeEvent('store-1', 2)))
+    const head = world.queue.published.find((task) => task.subscriptionId === 'sub_ordered')!
+    const archived: unknown[] = []
+    const archive = { archive: async (record: unknown) => void archived.push(record), park: async () => {} }
+    const poison = message(head, { 'x-death': [{ reason: 'delivery_limit', queue: 'ns.deliveries', count: 10 }] })
+    expect(await archiveDeadLetter({ archive, metrics: world.metrics, waitOutRedisOutage: world.ctx.waitOutRedisOutage, order: world.ctx.order! }, poison)).toBe('ack')
+    expect(archived).toHaveLength(1)
+    expect(world.queue.published.filter((task) => task.subscriptionId === 'sub_ordered').map(receipt)).toEqual(['rcpt-store-1-1', 'rcpt-store-1-2'])
+    expect(world.order.queues.get('sub_ordered/store-1')!.ids).toHaveLength(1)
   })
 
   it('a skipped head (its subscription was deleted) releases its store too', async () => {
