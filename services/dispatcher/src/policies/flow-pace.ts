@@ -28,8 +28,13 @@ export interface FlowPaceOptions {
   now?: () => number
 }
 
-/** Subscriptions whose lease this process keeps before it forgets the expired ones. */
-const LEASES_KEPT = 10_000
+/**
+ * Subscriptions whose share this process keeps; past it the least recently reserved half is forgotten
+ * (their unused rest stays counted until it expires: safe, and only a little budget lost).
+ */
+const LEASES_KEPT = 50_000
+/** Pauses kept before the expired ones are swept. */
+const PAUSES_KEPT = 10_000
 
 /**
  * The flow rate (DESIGN, "Flow rate"): at most `count` webhooks per subscription in any window,
@@ -90,7 +95,11 @@ export class FlowPace {
 
   /** A pause made here or by another replica (the change signal). */
   paused(subscriptionId: string, untilMs: number): void {
-    if (untilMs > (this.pauses.get(subscriptionId) ?? 0)) this.pauses.set(subscriptionId, untilMs)
+    if (untilMs <= (this.pauses.get(subscriptionId) ?? 0)) return
+    this.pauses.set(subscriptionId, untilMs)
+    if (this.pauses.size <= PAUSES_KEPT) return
+    const now = this.now()
+    for (const [id, until] of this.pauses) if (until <= now) this.pauses.delete(id)
   }
 
   /** How long a share is spent: a tenth of the window, at most 5 s. */
@@ -157,10 +166,10 @@ export class FlowPace {
     this.leases.delete(subscriptionId)
     this.leases.set(subscriptionId, lease)
     if (this.leases.size <= LEASES_KEPT) return
-    const now = this.now()
-    for (const [id, kept] of this.leases) {
+    // Oldest reservation first (insertion order); half at once, so the cost per reservation stays constant.
+    for (const id of this.leases.keys()) {
       if (this.leases.size <= LEASES_KEPT / 2) break
-      if (!kept.pending && kept.expiresAt <= now && kept.blockedUntil <= now) this.leases.delete(id)
+      this.leases.delete(id)
     }
   }
 }
