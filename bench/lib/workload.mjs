@@ -11,13 +11,17 @@ export const BENCH_TENANT = 'bench-tenant'
  * @typedef {{ id: string, url: string, secret: string, storeId?: string }} BenchSubscription
  */
 
-/** One subscription per URL; with `byStore`, subscription i only matches events of store `store-i`. */
-export function makeSubscriptions(urls, { byStore = false } = {}) {
+/**
+ * One subscription per URL; with `byStore`, subscription i only matches events of store `store-i`;
+ * with `ordered`, each delivers in order per store.
+ */
+export function makeSubscriptions(urls, { byStore = false, ordered = false } = {}) {
   return urls.map((url, i) => ({
     id: `sub_${randomBytes(16).toString('base64url')}`,
     url,
     secret: `whsec_${randomBytes(24).toString('base64')}`,
     ...(byStore ? { storeId: storeOf(i) } : {}),
+    ...(ordered ? { ordered: true } : {}),
   }))
 }
 
@@ -58,6 +62,7 @@ export async function seedSubscriptions(redis, namespace, encryptionKey, subscri
     callbackUrl: sub.url,
     filters: sub.storeId ? { storeId: sub.storeId } : {},
     flow: { platform: 'api', workflowName: 'bench' },
+    ordered: sub.ordered === true,
     id: sub.id,
     secret: sub.secret,
     now,

@@ -1,5 +1,7 @@
 import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
-import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
+import {
+  DEFAULT_FLOW_RATE_LIMIT, encryptionKeyRing, flowRateProblem, parseEncryptionKey, parseFlowRate, parsePreviousEncryptionKey, type FlowRate, type SecretBoxKeys,
+} from '@arrivals/contracts'
 import {
   boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env, type RedisNode,
 } from '@arrivals/service-kit'
@@ -38,6 +40,8 @@ export interface DispatcherSettings {
   firstAttemptInline: boolean
   /** An endpoint answering slower than this (recent average) gets its first attempts through tasks. */
   inlineMaxLatencyMs: number
+  /** FLOW_RATE_LIMIT: at most this many webhooks per subscription in any window (null: unlimited). */
+  flowRateLimit: FlowRate | null
   /** This replica's name in connection names (HOSTNAME: the pod's name); server.ts falls back to the process id. */
   replicaName?: string | undefined
 }
@@ -52,6 +56,13 @@ export function parseDuration(text: string): number | undefined {
   if (!match) return undefined
   const value = Number(match[1]) * units[match[2]!]!
   return Number.isSafeInteger(value) && value > 0 ? value : undefined
+}
+
+/** FLOW_RATE_LIMIT (`4500/5m` when unset); throws with a message that says what to write. */
+export function parseFlowRateLimit(text: string | undefined): FlowRate | null {
+  const rate = parseFlowRate(text ?? DEFAULT_FLOW_RATE_LIMIT)
+  if (rate === undefined) throw new Error(flowRateProblem('FLOW_RATE_LIMIT', text ?? ''))
+  return rate
 }
 
 /** `5s,30s,2m` → [5000, 30000, 120000]; throws with a message that says what to write. */
@@ -103,6 +114,8 @@ export const dispatcherSettingsTable = {
     'the fan-out stage makes the first attempt itself for a fast, healthy endpoint, waiting for its send slot (no second broker hop); otherwise, and for every retry, a task'),
   inlineMaxLatencyMs: setting('INLINE_MAX_LATENCY_MS', duration(250),
     'an endpoint whose recent answers (or a request in flight) take longer gets its first attempts through tasks'),
+  flowRateLimit: setting('FLOW_RATE_LIMIT', parsed(parseFlowRateLimit, null as FlowRate | null, `\`${DEFAULT_FLOW_RATE_LIMIT}\``),
+    'at most this many webhooks per subscription in any window of this length, across every replica (`<count>/<duration>`, units `ms s m h`, or `unlimited`); Power Automate\'s per-flow limit on the Low profile. Over it deliveries wait in the retry tiers without spending an attempt; an operator may override it per subscription'),
   replicaName: setting('HOSTNAME', optionalText('(the process id)'), 'this replica\'s name in its broker and Redis connection names (Kubernetes sets it to the pod\'s)'),
 }
 
