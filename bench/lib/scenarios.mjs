@@ -120,6 +120,14 @@ export function scenarioRuns(name, settings, urls) {
       ]
     case 'churn':
       return [false, true].map((churning) => churnRun(name, settings, urls, churning))
+    case 'ordered':
+      return [{
+        name, title: `${settings.orderedEvents} events over ${settings.orderedStores} stores, 1 subscription delivering in order per store`, mode: 'preload',
+        arrivalsOnly: true,
+        subscriptions: makeSubscriptions([hook(urls[0], 0)], { ordered: true }),
+        events: settings.orderedEvents, eventFor: (runId, k) => makeEvent(runId, k, storeOf(k % settings.orderedStores)),
+        expected: settings.orderedEvents,
+      }]
     default:
       throw new Error(`unknown scenario ${name}`)
   }

@@ -16,7 +16,7 @@ function list(name, fallback) {
   return raw.split(',').map((item) => item.trim()).filter(Boolean)
 }
 
-const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale', 'churn', 'ingest']
+const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale', 'ordered', 'churn', 'ingest']
 const knownContenders = ['arrivals', 'arrivalsTasks', 'bullmq', 'amqp', 'amqp2']
 
 export function readSettings() {
@@ -81,6 +81,9 @@ export function readSettings() {
     /** The subscribe call: subscriptions made with the same concurrency, then a steady rate. */
     subscribeCount: integer('BENCH_SUBSCRIBE_COUNT', 2_000),
     subscribeRate: integer('BENCH_SUBSCRIBE_RATE', 100),
+    /** Arrivals only: one subscription delivering in order per store, events spread over this many stores (fewer events than FLOW_RATE_LIMIT's 4500, which the bench does not measure). */
+    orderedStores: integer('BENCH_ORDERED_STORES', 100),
+    orderedEvents: integer('BENCH_ORDERED_EVENTS', 4_000),
     /** A run that makes no progress for this long is stopped and reported incomplete. */
     stallMs: integer('BENCH_STALL_MS', 30_000),
     /** The dispatcher's retry schedule in the bench (no failures are injected by default). */

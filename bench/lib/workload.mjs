@@ -13,9 +13,10 @@ export const BENCH_TENANT = 'bench-tenant'
 
 /**
  * One subscription per URL; with `byStore`, subscription i only matches events of store `store-i`, or with
- * `tenants` > 1, subscription i belongs to tenant `tenantOf(i % tenants)` and matches store `store-⌊i / tenants⌋`.
+ * `tenants` > 1, subscription i belongs to tenant `tenantOf(i % tenants)` and matches store `store-⌊i / tenants⌋`;
+ * with `ordered`, each delivers in order per store.
  */
-export function makeSubscriptions(urls, { byStore = false, tenants = 1, offset = 0 } = {}) {
+export function makeSubscriptions(urls, { byStore = false, tenants = 1, offset = 0, ordered = false } = {}) {
   return urls.map((url, n) => {
     const i = n + offset
     return {
@@ -24,6 +25,7 @@ export function makeSubscriptions(urls, { byStore = false, tenants = 1, offset =
       secret: `whsec_${randomBytes(24).toString('base64')}`,
       ...(tenants > 1 ? { tenantId: tenantOf(i % tenants) } : {}),
       ...(byStore ? { storeId: storeOf(Math.floor(i / tenants)) } : {}),
+      ...(ordered ? { ordered: true } : {}),
     }
   })
 }
@@ -68,6 +70,7 @@ export async function seedSubscriptions(redis, namespace, encryptionKey, subscri
     callbackUrl: sub.url,
     filters: sub.storeId ? { storeId: sub.storeId } : {},
     flow: { platform: 'api', workflowName: 'bench' },
+    ordered: sub.ordered === true,
     id: sub.id,
     secret: sub.secret,
     now,

@@ -35,6 +35,12 @@ export const DeliveryTask = Type.Object({
   occurredAt: Type.Optional(Type.String()),
   origin: DeliveryOrigin,
   traceparent: Type.Optional(Type.String({ maxLength: 55 })),
+  /**
+   * Set for an ordered subscription's event deliveries: the store whose webhooks go in publish order.
+   * The dispatcher keeps the later deliveries of that store behind this one until it is delivered or
+   * dead-lettered; replays and redeliveries drop it (an operator's choice, not the store's order).
+   */
+  orderKey: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   /** Last failure, carried forward so exhaustion can say what went wrong. */
   lastStatus: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
   lastError: Type.Optional(Type.String({ maxLength: 500 })),

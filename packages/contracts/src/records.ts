@@ -41,6 +41,10 @@ export const SubscriptionRecord = Type.Object({
   disabledReason: Type.Optional(Type.String()),
   disabledAt: Type.Optional(Type.String()),
   flow: FlowInfo,
+  /** Deliver the webhooks of one store in the order their events were published (absent: false). */
+  ordered: Type.Optional(Type.Boolean()),
+  /** The operator's override of FLOW_RATE_LIMIT for this subscription (`<count>/<duration>` or `unlimited`; absent: the setting). */
+  flowRateLimit: Type.Optional(Type.String()),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 })

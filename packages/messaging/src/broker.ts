@@ -69,6 +69,13 @@ export interface BrokerOptions {
   log?: BrokerLog
   /** Called when an open connection is lost (not on close()). */
   onDisconnect?: (error: Error | undefined) => void
+  /**
+   * When the broker has refused (nacked) every publish for this long, the publish channel is replaced
+   * (default 1 s); when the fresh channel refuses every publish for five times as long, the connection
+   * is recycled (to the next node). A quorum queue's publisher state can outlive a leader change and
+   * refuse every later publish: a fresh channel registers afresh, and consumers keep their channels.
+   */
+  renewPublisherAfterMs?: number
   /** For tests of node choice and jitter. */
   random?: () => number
 }
@@ -111,7 +118,14 @@ export interface Broker {
 
 interface Session {
   connection: ChannelModel
+  /** Replaced when the broker keeps refusing publishes on it (see renewPublisherAfterMs). */
   publisher: ConfirmChannel
+  /** When the current run of refused publishes began (no confirm since). */
+  refusedSince?: number
+  /** The publish channel was replaced during the current run of refusals. */
+  renewed?: boolean
+  /** A replacement of the publish channel in progress. */
+  renewing?: Promise<void>
   /** Message ids the broker returned as unroutable; their confirm arrives after the return. */
   returned: Set<string>
   /** Publishes waiting for a confirm: failed at once when the connection goes. */
@@ -164,6 +178,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const log = options.log ?? quietLog
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000
   const publishTimeoutMs = options.publishTimeoutMs ?? 5_000
+  const renewPublisherAfterMs = options.renewPublisherAfterMs ?? 1_000
   let node = firstNode(nodes.length, random)
   let session: Session | undefined
   let running: Promise<void> | undefined
@@ -180,6 +195,8 @@ export function createBroker(options: BrokerOptions): Broker {
   const attemptWaiters = new Set<(error: Error | undefined) => void>()
   const consumers = new Map<string, Consumer>()
   const inFlight = new Set<Delivery>()
+  // Channels closed on purpose (a replaced publish channel): their close does not recycle the connection.
+  const retired = new WeakSet<Channel>()
 
   function settleAttempt(error: Error | undefined): void {
     for (const waiter of [...attemptWaiters]) waiter(error)
@@ -232,11 +249,55 @@ export function createBroker(options: BrokerOptions): Broker {
     Object.assign(consumer, { channel, tag: consumerTag, up: !draining })
   }
 
-  function watch(current: Session, channel: Channel): void {
+  function watch(current: Pick<Session, 'connection'>, channel: Channel): void {
     channel.on('error', (error: Error) => log.warn({ err: { message: error.message } }, 'rabbitmq channel error'))
     channel.on('close', () => {
-      if (!closed) void current.connection.close().catch(() => {})
+      if (!closed && !retired.has(channel)) void current.connection.close().catch(() => {})
     })
+  }
+
+  /** A confirm channel for publishing on a session's connection, watched, with its returns recorded. */
+  async function openPublisher(current: Pick<Session, 'connection' | 'returned'>): Promise<ConfirmChannel> {
+    const publisher = await current.connection.createConfirmChannel()
+    watch(current, publisher)
+    publisher.on('return', (message: ConsumeMessage) => {
+      if (typeof message.properties.messageId === 'string') current.returned.add(message.properties.messageId)
+    })
+    return publisher
+  }
+
+  /**
+   * Counts a refused publish; once every publish has been refused for renewPublisherAfterMs, swaps in a
+   * fresh publish channel (the old one's unconfirmed publishes fail as it closes). A failed swap, or a
+   * fresh channel refused as long again five times over, recycles the connection: the one recovery
+   * path for everything else.
+   */
+  function refused(current: Session): void {
+    const now = Date.now()
+    current.refusedSince ??= now
+    const refusedForMs = now - current.refusedSince
+    if (current.renewing || session !== current || refusedForMs < renewPublisherAfterMs * (current.renewed ? 5 : 1)) return
+    if (current.renewed) {
+      log.warn({ node: nodeLabel(nodes[node]!), refusedForMs }, 'RabbitMQ still refuses every publish on a fresh channel; reconnecting')
+      void current.connection.close().catch(() => {})
+      return
+    }
+    log.warn({ node: nodeLabel(nodes[node]!), refusedForMs: now - current.refusedSince }, 'RabbitMQ refused every publish for a while; opening a fresh publish channel')
+    current.renewing = (async () => {
+      const stale = current.publisher
+      current.publisher = await openPublisher(current)
+      retired.add(stale)
+      await stale.close().catch(() => {})
+    })()
+      .catch((error: Error) => {
+        log.warn({ err: { message: error.message } }, 'could not open a fresh publish channel; reconnecting')
+        void current.connection.close().catch(() => {})
+      })
+      .finally(() => {
+        current.renewing = undefined
+        current.renewed = true
+        current.refusedSince = undefined
+      })
   }
 
   /** One attempt: connection, confirm channel, topology. Closes what it opened when it fails or ends late. */
@@ -254,13 +315,9 @@ export function createBroker(options: BrokerOptions): Broker {
       connection.on('error', (error: Error) => log.warn({ err: { message: error.message } }, 'rabbitmq connection error'))
       const lost = new Promise<Error | undefined>((resolve) => connection.once('close', resolve))
       try {
-        const publisher = await connection.createConfirmChannel()
-        const opened: Session = { connection, publisher, returned: new Set(), unconfirmed: new Set(), lost }
-        watch(opened, publisher)
-        publisher.on('return', (message: ConsumeMessage) => {
-          if (typeof message.properties.messageId === 'string') opened.returned.add(message.properties.messageId)
-        })
-        await applyTopology(publisher, options.topology, (queue) => declaredAsIs(connection, queue))
+        const returned = new Set<string>()
+        const opened: Session = { connection, publisher: await openPublisher({ connection, returned }), returned, unconfirmed: new Set(), lost }
+        await applyTopology(opened.publisher, options.topology, (queue) => declaredAsIs(connection, queue))
         return opened
       } catch (error) {
         await connection.close().catch(() => {})
@@ -370,8 +427,14 @@ export function createBroker(options: BrokerOptions): Broker {
           ...message.properties,
         }, (error) => {
           current.unconfirmed.delete(fail)
-          if (error) reject(new PublishUnavailableError('RabbitMQ refused the message (nack)', { cause: error }))
-          else resolve()
+          if (error) {
+            refused(current)
+            reject(new PublishUnavailableError('RabbitMQ refused the message (nack)', { cause: error }))
+          } else {
+            current.refusedSince = undefined
+            current.renewed = false
+            resolve()
+          }
         })
       } catch (error) {
         current.unconfirmed.delete(fail)

@@ -90,6 +90,59 @@ describe('publish', () => {
     await client.close()
     expect(Date.now() - closing).toBeLessThan(1_000)
   })
+  it('replaces its publish channel once the broker has refused every publish for a while, and reconnects if a fresh one is refused too', async () => {
+    const ns = namespace()
+    const names = topologyNames(ns.namespace)
+    // A queue that holds one message and refuses (nacks) every publish after it.
+    const full = `${ns.namespace}.full`
+    const base = brokerTopology(ns.namespace)
+    const topology = {
+      ...base,
+      queues: [...base.queues, { name: full, options: { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } } }],
+      bindings: [...base.bindings, { queue: full, exchange: names.deliveriesExchange, routingKey: 'full' }],
+    }
+    cleanups.push(async () => {
+      const connection = await amqp.connect(ns.amqpUrl)
+      await (await connection.createChannel()).deleteQueue(full)
+      await connection.close()
+    })
+    const warnings: string[] = []
+    const onDisconnect = vi.fn()
+    const client = broker(ns, { topology, renewPublisherAfterMs: 200, onDisconnect, log: { info() {}, error() {}, warn: (_fields, message) => warnings.push(message) } })
+    const consumed: string[] = []
+    client.consume({ name: 'tasks', queue: names.deliveriesQueue, prefetch: 1 }, async (message) => {
+      consumed.push(message.messageId ?? '?')
+      return 'ack'
+    })
+    await client.whenConsuming()
+    const toFull = (id: string): OutgoingMessage => ({ exchange: names.deliveriesExchange, routingKey: 'full', body: Buffer.from(id), properties: { messageId: id } })
+    const refuseUntil = async (warning: string) => {
+      let refusals = 0
+      while (!warnings.includes(warning)) {
+        await expect(client.publish(toFull('refused'))).rejects.toBeInstanceOf(PublishUnavailableError)
+        if (++refusals > 10_000) throw new Error(`no warning "${warning}" after ${refusals} refusals`)
+      }
+      return refusals
+    }
+
+    // 1. Refused for 200 ms: a fresh publish channel; the connection, and the consumer on it, stay.
+    await client.publish(toFull('fills-it'))
+    expect(await refuseUntil('RabbitMQ refused every publish for a while; opening a fresh publish channel')).toBeGreaterThan(1)
+    expect(await remaining(ns, full)).toEqual(['fills-it'])
+    await client.publish(toFull('after-renewal'))
+    await client.publish(task(ns, 'task-after-renewal'))
+    await waitFor(() => consumed.includes('task-after-renewal'), { what: 'the consumer to receive a task published after the renewal' })
+    expect(onDisconnect).not.toHaveBeenCalled()
+
+    // 2. The queue is full again (a confirm in between started a new run): renewed first, then, refused
+    //    five times as long on the fresh channel, the connection is recycled.
+    await refuseUntil('RabbitMQ still refuses every publish on a fresh channel; reconnecting')
+    expect(warnings.filter((warning) => warning.startsWith('RabbitMQ refused every publish'))).toHaveLength(2)
+    await waitFor(() => onDisconnect.mock.calls.length === 1, { what: 'the connection recycled' })
+    expect(await remaining(ns, full)).toEqual(['after-renewal'])
+    await client.publish(toFull('after-reconnect'))
+    expect(await remaining(ns, full)).toEqual(['after-reconnect'])
+  })
 })
 
 describe('connection', () => {

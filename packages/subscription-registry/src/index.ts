@@ -6,3 +6,4 @@ export { defaultSubscriptionQuotas, QuotaExceededError } from './subscriptions.j
 export type { AttemptBatch, Attempts, DeadLetters, DeadLettersSince, FailureStreak, Failures, SubscriptionRef } from './history.js'
 export { historyLimits } from './layout.js'
 export { newSigningSecret, newSubscriptionRecord, subscriptionFingerprint, type NewSubscription } from './records.js'
+export { createOrderAndPace, type BudgetGrant, type BudgetRequest, type DeliveryOrder, type FlowBudgets, type OrderAndPace, type OrderPosition } from './order-and-pace.js'

@@ -68,3 +68,26 @@ export const historyLimits = {
   /** An attempt history and a failure streak nobody adds to expire this long after their last write. */
   historyTtlMs: 30 * 86_400_000,
 } as const
+
+/**
+ * The keys of ordered delivery and of the flow rate, per subscription, under the tenant's hash tag
+ * (so each script stays on one shard):
+ * - `orderQueue(t, s, store)` list of deliveryIds of an ordered subscription's store, in publish
+ *   order; its head is the delivery being made (a broker message always stands for it).
+ * - `orderTasks(t, s, store)` hash deliveryId → DeliveryTask JSON of the deliveries waiting behind it.
+ * - `flowBudget(t, s)` sorted set of budget reservations, member `<id>:<count>`, scored by when the
+ *   reservation stops counting (its time + the window + how long its replica may spend it).
+ * - `flowPause(t, s)` until when (ms) a receiver's 429 paused the subscription; expires then.
+ * - `flowPaused` the channel every dispatcher follows for those pauses (`tenant subscription until`).
+ * All expire `historyLimits.historyTtlMs` after their last write, or with their window.
+ */
+export function orderAndPaceKeys(namespace: string, layout: KeyLayout = 'single') {
+  return {
+    orderQueue: (tenantId: string, subscriptionId: string, store: string) => tenantKey(namespace, tenantId, `order:${subscriptionId}:${store}`, layout),
+    orderTasks: (tenantId: string, subscriptionId: string, store: string) => tenantKey(namespace, tenantId, `order:${subscriptionId}:${store}:tasks`, layout),
+    flowBudget: (tenantId: string, subscriptionId: string) => tenantKey(namespace, tenantId, `flow-budget:${subscriptionId}`, layout),
+    flowPause: (tenantId: string, subscriptionId: string) => tenantKey(namespace, tenantId, `flow-pause:${subscriptionId}`, layout),
+    flowPaused: `${namespace}:flow:paused`,
+  }
+}
+export type OrderAndPaceKeys = ReturnType<typeof orderAndPaceKeys>

@@ -51,6 +51,8 @@ export interface NewSubscription {
   flow: FlowInfo
   /** The catalogue's event type this subscription receives; goods received when absent. */
   eventType?: string
+  /** Deliver in order per store (stored only when true). */
+  ordered?: boolean
   /** Given only when seeding (a benchmark); otherwise fresh random ones. */
   id?: string
   secret?: string
@@ -78,5 +80,6 @@ export function newSubscriptionRecord(box: SecretBox, input: NewSubscription): {
     createdAt: now,
     updatedAt: now,
   }
+  if (input.ordered === true) record.ordered = true
   return { record, secret }
 }

@@ -10,7 +10,7 @@ export function createDispatcherMetrics(registry: Registry, openCircuits: () => 
   return {
     events: counter('dispatcher_events_total', 'Events consumed by the fan-out stage, by result (fanned-out, no-match, no-tenant, invalid).', ['result'] as const),
     tasksPublished: counter('dispatcher_tasks_published_total', 'Delivery tasks published by the fan-out stage (confirmed by the broker).', [] as const),
-    deliveries: counter('dispatcher_deliveries_total', 'Delivery attempts and decisions by outcome (delivered, retry, gave-up, gone, circuit-open, skipped, deferred, invalid, requeued).', ['outcome'] as const),
+    deliveries: counter('dispatcher_deliveries_total', 'Delivery attempts and decisions by outcome (delivered, retry, gave-up, gone, circuit-open, skipped, deferred, invalid, requeued, duplicate).', ['outcome'] as const),
     attemptDuration: new Histogram({
       name: 'dispatcher_attempt_duration_seconds',
       help: 'Duration of one webhook POST, by result class (2xx, 4xx, 5xx, timeout, network, refused).',
@@ -25,7 +25,8 @@ export function createDispatcherMetrics(registry: Registry, openCircuits: () => 
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300, 3600, 86400],
       registers,
     }),
-    retries: counter('dispatcher_retries_total', 'Tasks sent to a retry tier, by tier and why (retry, circuit-open, endpoint-busy, not-yet).', ['tier', 'reason'] as const),
+    retries: counter('dispatcher_retries_total', 'Tasks sent to a retry tier, by tier and why (retry, circuit-open, endpoint-busy, not-yet, flow-rate, paused).', ['tier', 'reason'] as const),
+    held: counter('dispatcher_held_total', 'Deliveries held back without spending an attempt, by reason (ordered: behind an earlier one of its store; flow-rate: over the flow rate; paused: a receiver\'s 429).', ['reason'] as const),
     deadLetters: counter('dispatcher_dead_letters_total', 'Messages dead-lettered by this dispatcher, by class (endpoint, pipeline).', ['class'] as const),
     archived: counter('dispatcher_dead_letters_archived_total', 'Dead letters written into Redis by the archiver, by class.', ['class'] as const),
     openCircuits: new Gauge({

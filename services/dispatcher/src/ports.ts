@@ -13,7 +13,7 @@ import type { SendResult } from './policies/retry-policy.js'
 export type Log = Pick<BaseLogger, 'debug' | 'info' | 'warn' | 'error'>
 
 /** The fields of a subscription record the dispatcher needs (the rest is not kept: a tenant may have 100,000). */
-export type SubscriptionView = Pick<SubscriptionRecord, 'id' | 'tenantId' | 'eventType' | 'callbackRedacted' | 'filters' | 'status' | 'disabledReason'>
+export type SubscriptionView = Pick<SubscriptionRecord, 'id' | 'tenantId' | 'eventType' | 'callbackRedacted' | 'filters' | 'status' | 'disabledReason' | 'ordered' | 'flowRateLimit'>
 
 /** A subscription as the dispatcher holds it: the record, and its secrets opened only when first needed. */
 export interface Subscription {
@@ -43,7 +43,10 @@ export interface TaskPublisher {
 }
 
 /** Why a task goes round a retry tier (the `reason` label of dispatcher_retries_total). */
-export type WaitReason = 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet'
+export type WaitReason = 'retry' | 'circuit-open' | 'endpoint-busy' | 'not-yet' | HoldReason
+
+/** Why a delivery is held back without spending an attempt (the `reason` label of dispatcher_held_total). */
+export type HoldReason = 'ordered' | 'flow-rate' | 'paused'
 
 /** Deliver: sends a task round a retry tier so it comes back in `delayMs`; resolves to when it is due (adapters/task-queue.ts). */
 export interface RetryScheduler {
@@ -107,3 +110,35 @@ export interface DeadLetterArchive {
  * backpressure): infrastructure retries in milliseconds, apart from delivery retries (runtime/redis-outage.ts).
  */
 export type WaitOutRedisOutage = <T>(operation: () => Promise<T>) => Promise<T>
+
+/** An ordered subscription's event delivery: the store it keeps in order (contracts' DeliveryTask.orderKey). */
+export type OrderedTask = DeliveryTask & { orderKey: string }
+
+/**
+ * Ordered delivery: a queue per (subscription, store) shared by every replica, whose head is the one
+ * delivery being made (the registry's `createOrderAndPace().order`, as it is).
+ */
+export interface OrderQueue {
+  enqueue(task: OrderedTask): Promise<{ position: 'head' | 'queued'; length: number }>
+  position(task: OrderedTask): Promise<'head' | 'queued' | 'absent'>
+  release(task: OrderedTask, publish: (next: DeliveryTask) => Promise<void>): Promise<void>
+}
+
+/** A replica asking for a share of a subscription's budget (the registry's BudgetRequest). */
+export interface BudgetRequest {
+  want: number
+  limit: number
+  windowMs: number
+  /** How long the share may be spent near the limit, and (`longHoldMs`) while it is plainly not near. */
+  holdMs: number
+  longHoldMs: number
+  id: string
+  /** What the previous share left unused, given back in the same step. */
+  refund?: { id: string; granted: number; unused: number }
+}
+
+/** The flow rate shared by every replica: reservations of budget and receivers' pauses (the registry's `createOrderAndPace().budgets`). */
+export interface FlowBudgetStore {
+  reserve(tenantId: string, subscriptionId: string, request: BudgetRequest, nowMs?: number): Promise<{ granted: number; holdMs: number; pausedUntil?: number; freesAt?: number }>
+  pause(tenantId: string, subscriptionId: string, untilMs: number, nowMs?: number): Promise<void>
+}

@@ -1,5 +1,7 @@
 import { DEFAULT_CALLBACK_PORTS, parseCallbackPorts } from '@arrivals/callback-safety'
-import { encryptionKeyRing, parseEncryptionKey, parsePreviousEncryptionKey, type SecretBoxKeys } from '@arrivals/contracts'
+import {
+  DEFAULT_FLOW_RATE_LIMIT, encryptionKeyRing, flowRateProblem, parseEncryptionKey, parseFlowRate, parsePreviousEncryptionKey, type FlowRate, type SecretBoxKeys,
+} from '@arrivals/contracts'
 import {
   boolean, commonSettingsTable, integer, optionalInteger, optionalText, parsed, readSettingsTable, setting, type Env, type RedisNode,
 } from '@arrivals/service-kit'
@@ -40,6 +42,8 @@ export interface DispatcherSettings {
   inlineMaxLatencyMs: number
   /** Most opened subscriptions (and as many per-store index entries) a replica keeps in memory. */
   subscriptionCacheSize: number
+  /** FLOW_RATE_LIMIT: at most this many webhooks per subscription in any window (null: unlimited). */
+  flowRateLimit: FlowRate | null
   /** This replica's name in connection names (HOSTNAME: the pod's name); server.ts falls back to the process id. */
   replicaName?: string | undefined
 }
@@ -54,6 +58,13 @@ export function parseDuration(text: string): number | undefined {
   if (!match) return undefined
   const value = Number(match[1]) * units[match[2]!]!
   return Number.isSafeInteger(value) && value > 0 ? value : undefined
+}
+
+/** FLOW_RATE_LIMIT (`4500/5m` when unset); throws with a message that says what to write. */
+export function parseFlowRateLimit(text: string | undefined): FlowRate | null {
+  const rate = parseFlowRate(text ?? DEFAULT_FLOW_RATE_LIMIT)
+  if (rate === undefined) throw new Error(flowRateProblem('FLOW_RATE_LIMIT', text ?? ''))
+  return rate
 }
 
 /** `5s,30s,2m` → [5000, 30000, 120000]; throws with a message that says what to write. */
@@ -107,6 +118,8 @@ export const dispatcherSettingsTable = {
     'an endpoint whose recent answers (or a request in flight) take longer gets its first attempts through tasks'),
   subscriptionCacheSize: setting('SUBSCRIPTION_CACHE_SIZE', integer(10_000, { min: 100, max: 1_000_000 }),
     'most subscriptions a replica keeps opened in memory (secrets opened once while kept), and as many per-store index entries; the least recently used go first, so memory is bounded by this, not by how many subscriptions exist'),
+  flowRateLimit: setting('FLOW_RATE_LIMIT', parsed(parseFlowRateLimit, null as FlowRate | null, `\`${DEFAULT_FLOW_RATE_LIMIT}\``),
+    'at most this many webhooks per subscription in any window of this length, across every replica (`<count>/<duration>`, units `ms s m h`, or `unlimited`); Power Automate\'s per-flow limit on the Low profile. Over it deliveries wait in the retry tiers without spending an attempt; an operator may override it per subscription'),
   replicaName: setting('HOSTNAME', optionalText('(the process id)'), 'this replica\'s name in its broker and Redis connection names (Kubernetes sets it to the pod\'s)'),
 }
 

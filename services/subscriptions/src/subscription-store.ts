@@ -12,6 +12,8 @@ export interface SubscribeRequest {
   eventType: string
   filters: SubscriptionFilters
   flow: FlowInfo
+  /** Deliver in order per store; a re-subscribe with another choice changes the subscription (the latest save wins). */
+  ordered?: boolean
 }
 
 export interface SubscribeResult {
@@ -39,6 +41,8 @@ export interface SubscriptionStore {
   enable(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
   /** Disabled with this reason (kept as it was when already disabled); undefined when it does not exist. */
   disable(tenantId: string, id: string, reason: string): Promise<SubscriptionRecord | undefined>
+  /** The operator's flow rate for this subscription (`<count>/<duration>` or `unlimited`), or undefined for the deployment's; undefined when it does not exist. */
+  setFlowRateLimit(tenantId: string, id: string, limit: string | undefined): Promise<SubscriptionRecord | undefined>
   /** A new signing secret; the old one stops being used at once. */
   rotateSecret(tenantId: string, id: string): Promise<{ record: SubscriptionRecord; secret: string } | undefined>
 }
@@ -72,11 +76,15 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox, quota
 
       // The same flow subscribing again (saved again, or the platform retrying): active again, and
       // the flow's current name and version kept, so an operator sees which flow owns it.
+      // The delivery order is not part of what finds it (a flow saved with another choice is the same
+      // flow): the latest save's choice is kept.
+      const ordered = request.ordered === true
       const record = await registry.update(tenantId, created.id, (current) => {
         const flowChanged = JSON.stringify(current.flow) !== JSON.stringify({ ...current.flow, ...flow })
-        if (current.status === 'active' && !flowChanged) return undefined
-        const { disabledReason: _reason, disabledAt: _at, ...rest } = current
-        return { ...rest, status: 'active', flow: { ...current.flow, ...flow }, updatedAt: new Date().toISOString() }
+        const orderChanged = (current.ordered === true) !== ordered
+        if (current.status === 'active' && !flowChanged && !orderChanged) return undefined
+        const { disabledReason: _reason, disabledAt: _at, ordered: _ordered, ...rest } = current
+        return { ...rest, status: 'active', flow: { ...current.flow, ...flow }, ...(ordered ? { ordered } : {}), updatedAt: new Date().toISOString() }
       })
       // Deleted between the two steps (a DELETE racing the re-subscribe): subscribe afresh.
       if (!record) return store.subscribe(request)
@@ -86,6 +94,14 @@ export function subscriptionStore(registry: Subscriptions, box: SecretBox, quota
     async find(tenantId, eventType, callbackUrl, filters) {
       if (!URL.canParse(callbackUrl)) return undefined
       return registry.idByFingerprint(tenantId, subscriptionFingerprint(box, tenantId, callbackUrl, filters, eventType))
+    },
+
+    setFlowRateLimit(tenantId, id, limit) {
+      return registry.update(tenantId, id, (current) => {
+        if (current.flowRateLimit === limit) return undefined
+        const { flowRateLimit: _limit, ...rest } = current
+        return { ...rest, ...(limit === undefined ? {} : { flowRateLimit: limit }), updatedAt: new Date().toISOString() }
+      })
     },
 
     async rotateSecret(tenantId, id) {

@@ -9,11 +9,13 @@ export function subscriptionView(record: SubscriptionRecord): Subscription {
     status: record.status,
     callback: record.callbackRedacted,
     filters: record.filters,
+    ordered: record.ordered === true,
     flow: record.flow,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   }
   if (record.disabledReason !== undefined) view.disabledReason = record.disabledReason
   if (record.disabledAt !== undefined) view.disabledAt = record.disabledAt
+  if (record.flowRateLimit !== undefined) view.flowRateLimit = record.flowRateLimit
   return view
 }

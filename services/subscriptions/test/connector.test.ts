@@ -180,8 +180,9 @@ describe('the committed connector/ package', () => {
       expect(schema.properties.callbackUrl).toMatchObject({ type: 'string', 'x-ms-notification-url': true, 'x-ms-visibility': 'internal' })
       expect(schema.required).toEqual(['callbackUrl'])
       expect(schema.properties.storeId!['x-ms-dynamic-values']).toEqual({ operationId: 'ListStores', 'value-collection': 'items', 'value-path': 'storeId', 'value-title': 'name' })
-      // Every filter of the entry, and nothing else, with its label, help text and visibility.
-      expect(Object.keys(schema.properties)).toEqual(['callbackUrl', ...entry.filters.map((filter) => filter.name)])
+      // Every filter of the entry and the delivery order, nothing else, with its label, help text and visibility.
+      expect(Object.keys(schema.properties)).toEqual(['callbackUrl', ...entry.filters.map((filter) => filter.name), 'ordered'])
+      expect(schema.properties.ordered).toMatchObject({ type: 'boolean', 'x-ms-summary': 'Deliver in order per store', 'x-ms-visibility': 'advanced' })
       for (const filter of entry.filters) {
         expect(schema.properties[filter.name]).toMatchObject({ ...filter.constraints, type: filter.type, 'x-ms-summary': filter.summary, description: filter.description, 'x-ms-visibility': filter.visibility })
       }

@@ -172,6 +172,30 @@ describe('subscriptions', () => {
     expect(Number(await redis.get(keys.version(contoso.id)))).toBe(version + 1)
   })
 
+  it('overrides the flow rate of one subscription, shows it, and goes back to the deployment\'s (400 for what it cannot read)', async () => {
+    const id = await newSubscription(contoso)
+    const url = `/v1/subscriptions/${id}/flow-rate-limit`
+    const version = Number(await redis.get(keys.version(contoso.id)))
+    const set = await app.inject({ method: 'PUT', url, headers: as(contoso), payload: { flowRateLimit: '45000/5m' } })
+    expect(set.statusCode, set.body).toBe(200)
+    expect(set.json()).toMatchObject({ id, flowRateLimit: '45000/5m', ordered: false })
+    expect(JSON.parse((await redis.hget(keys.subscriptions(contoso.id), id))!)).toMatchObject({ flowRateLimit: '45000/5m' })
+    expect(Number(await redis.get(keys.version(contoso.id)))).toBe(version + 1)
+    expect((await app.inject({ method: 'PUT', url, headers: as(contoso), payload: { flowRateLimit: 'unlimited' } })).json().flowRateLimit).toBe('unlimited')
+
+    for (const flowRateLimit of ['45000 per 5m', '0/5m', '10/2d', '10/25h']) {
+      const refused = await app.inject({ method: 'PUT', url, headers: as(contoso), payload: { flowRateLimit } })
+      expect(refused.statusCode, flowRateLimit).toBe(400)
+      expect(refused.json().message).toContain('flowRateLimit')
+    }
+    expect((await app.inject({ method: 'PUT', url, headers: as(fabrikam), payload: { flowRateLimit: '1/1s' } })).statusCode).toBe(404)
+
+    const reset = await app.inject({ method: 'DELETE', url, headers: as(contoso) })
+    expect(reset.statusCode).toBe(200)
+    expect(reset.json()).not.toHaveProperty('flowRateLimit')
+    expect(JSON.parse((await redis.hget(keys.subscriptions(contoso.id), id))!)).not.toHaveProperty('flowRateLimit')
+  })
+
   it('disables an active one (and signals the change); enable undoes it; another tenant gets 404', async () => {
     const id = await newSubscription(contoso)
     const version = Number(await redis.get(keys.version(contoso.id)))

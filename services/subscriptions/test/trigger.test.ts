@@ -96,6 +96,29 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(new Set(answers.map((r) => r.json().id))).toEqual(new Set([first.json().id]))
   })
 
+  it('takes ordered (default false), stores it only when true, and keeps the latest save\'s choice on a re-subscribe', async () => {
+    const { url } = callbackUrl()
+    const plain = await subscribe(app, contoso, { callbackUrl: url, storeId: 'store-ordered' })
+    expect(plain.json().ordered).toBe(false)
+    expect(JSON.parse((await redis.hget(keys.subscriptions(contoso.id), plain.json().id))!)).not.toHaveProperty('ordered')
+
+    // The same flow saved with "Deliver in order per store": the same subscription, now ordered.
+    const ordered = await subscribe(app, contoso, { callbackUrl: url, storeId: 'store-ordered', ordered: true })
+    expect(ordered.statusCode).toBe(201)
+    expect(ordered.json()).toMatchObject({ id: plain.json().id, ordered: true })
+    expect(JSON.parse((await redis.hget(keys.subscriptions(contoso.id), plain.json().id))!)).toMatchObject({ ordered: true })
+    const shown = await app.inject({ method: 'GET', url: `/v1/subscriptions/${plain.json().id}`, headers: as(contoso) })
+    expect(shown.json().ordered).toBe(true)
+
+    // Unsubscribing by callback finds it whatever the body says about order.
+    const removed = await app.inject({ method: 'DELETE', url: '/v1/triggers/goods-received', headers: as(contoso), payload: { callbackUrl: url, storeId: 'store-ordered', ordered: false } })
+    expect(removed.statusCode).toBe(204)
+
+    const bad = await subscribe(app, contoso, { callbackUrl: url, ordered: 'yes' })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().message).toContain('ordered')
+  })
+
   it('re-enables a disabled subscription on re-subscribe', async () => {
     const { url } = callbackUrl()
     const first = (await subscribe(app, contoso, { callbackUrl: url })).json()

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { waitFor } from '@arrivals/test-kit'
+import { freePort } from '@arrivals/e2e/harness'
 import { RabbitNode } from './rabbit-node.js'
 import { RedisServer } from './redis-server.js'
 
@@ -72,6 +73,12 @@ export class RabbitCluster {
     return node
   }
 
+  /** Every node's recent warnings and errors, one block per node, for a failed drill's message. */
+  async logWarnings(limit = 40): Promise<string> {
+    const blocks = await Promise.all(this.nodes.map(async (node) => `--- ${node.nodeName} (${node.running ? 'running' : 'stopped'})\n${(await node.logWarnings(limit)).join('\n')}`))
+    return blocks.join('\n')
+  }
+
   async destroy(): Promise<void> {
     await all(this.nodes.map((node) => node.destroy()))
   }
@@ -96,7 +103,8 @@ export class RedisCluster {
     const cluster = new RedisCluster([])
     try {
       const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
-      for (let i = 0; i < masters * 2; i++) cluster.servers.push(await RedisServer.create({ args }))
+      // The bus port is chosen free too: by default it is the port + 10000, which another process may hold.
+      for (let i = 0; i < masters * 2; i++) cluster.servers.push(await RedisServer.create({ args: [...args, '--cluster-port', String(await freePort())] }))
       await Promise.all(cluster.servers.map((server) => server.start()))
       await run('redis-cli', ['--cluster', 'create', ...cluster.servers.map((server) => `127.0.0.1:${server.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 60_000 })
         .catch((error: Error & { stdout?: string; stderr?: string }) => {

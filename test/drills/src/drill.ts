@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll } from 'vitest'
 import {
   DirectPublisher, PowerAutomate, Stack, printLogsOnFailure,
-  type AcceptedReceipt, type Flow, type ReceiptSpec, type StackOptions, type Tenant,
+  type AcceptedReceipt, type Flow, type FlowFilters, type ReceiptSpec, type StackOptions, type Tenant,
 } from '@arrivals/e2e/harness'
 import { RabbitNode } from './rabbit-node.js'
 import { RedisServer } from './redis-server.js'
@@ -15,7 +15,7 @@ export interface Drill {
   publisher: DirectPublisher
   /** Flows saved through `saveFlow`, with their tenant, for the ledger. */
   flows: { flow: Flow; tenantId: string }[]
-  saveFlow(tenant: Tenant, name: string, filters?: Record<string, string | number>, answer?: Flow['answer']): Promise<Flow>
+  saveFlow(tenant: Tenant, name: string, filters?: FlowFilters, answer?: Flow['answer']): Promise<Flow>
 }
 
 export type DrillOptions = Omit<StackOptions, 'amqpUrl' | 'redisUrl' | 'namespace'>

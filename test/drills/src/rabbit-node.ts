@@ -1,6 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -126,6 +126,21 @@ export class RabbitNode {
       this.child?.kill('SIGKILL')
       await this.exit
     }
+  }
+
+  /**
+   * The node's log lines at warning level and above (the last `limit`), for a drill that failed to
+   * say what the broker thought meanwhile.
+   */
+  async logWarnings(limit = 40): Promise<string[]> {
+    const dir = join(this.dir, 'log')
+    const files = await readdir(dir).catch(() => [] as string[])
+    const lines: string[] = []
+    for (const file of files.filter((name) => name.endsWith('.log'))) {
+      const text = await readFile(join(dir, file), 'utf8').catch(() => '')
+      lines.push(...text.split('\n').filter((line) => /\[(warning|error|critical|alert|emergency)\]/.test(line)))
+    }
+    return lines.slice(-limit)
   }
 
   /** Stops the node and removes its data. */

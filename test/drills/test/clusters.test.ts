@@ -45,8 +45,11 @@ describe('drill: a RabbitMQ cluster and a Redis Cluster each lose a node under t
     const namespace = `cluster-${randomBytes(4).toString('hex')}`
     const names = topologyNames(namespace)
     const topology = brokerTopology(namespace, { retryDelaysMs: [5_000] })
+    // What the clients warned about, by message (a renewed publish channel, reconnects).
+    const warned = new Map<string, number>()
+    const log = { ...quiet, warn: (_fields: object, message: string) => warned.set(message, (warned.get(message) ?? 0) + 1) }
     const open = (name: string, random?: () => number): Broker => {
-      const broker = createBroker({ url: rabbit.amqpUrl, topology, connectionName: name, log: quiet, publishTimeoutMs: 3_000, ...(random ? { random } : {}) })
+      const broker = createBroker({ url: rabbit.amqpUrl, topology, connectionName: name, log, publishTimeoutMs: 3_000, ...(random ? { random } : {}) })
       cleanups.push(() => broker.close())
       return broker
     }
@@ -100,7 +103,22 @@ describe('drill: a RabbitMQ cluster and a Redis Cluster each lose a node under t
     await rabbit.nodeNamed(before.leader).stop()
     const stopMs = Date.now() - stoppedAt
     const receivedAtStop = received.length
-    await waitFor(() => firstConfirmAfterStop && received.length >= receivedAtStop + 200, { timeoutMs: 60_000, what: '200 more events consumed after the stop' })
+    // Every 2 s after the stop: what was confirmed and consumed, and what each client thinks of its connection.
+    const timeline: string[] = []
+    const sampler = setInterval(() => {
+      timeline.push(`${Math.round((Date.now() - stoppedAt) / 1000)}s confirmed ${confirmed.size} consumed ${received.length} ` +
+        `publisher ${publisher.connected ? 'connected' : 'away'} consumer ${consumer.consuming ? 'consuming' : 'not consuming'} publishes ${JSON.stringify(Object.fromEntries(outcomes))} ` +
+        `warned ${JSON.stringify(Object.fromEntries(warned))}`)
+    }, 2_000)
+    try {
+      await waitFor(() => firstConfirmAfterStop && received.length >= receivedAtStop + 200, { timeoutMs: 60_000, what: '200 more events consumed after the stop' })
+    } catch (error) {
+      stopped = true
+      throw new Error(`${(error as Error).message} (node stop took ${stopMs} ms)\n${timeline.join('\n')}\n` +
+        `queues now: ${JSON.stringify(await rabbit.quorumQueue(names.dispatcherEventsQueue).catch((cause: Error) => cause.message))}\n${await rabbit.logWarnings()}`, { cause: error })
+    } finally {
+      clearInterval(sampler)
+    }
     const resumedMs = Date.now() - stoppedAt
     stopped = true
     await stream
@@ -111,7 +129,7 @@ describe('drill: a RabbitMQ cluster and a Redis Cluster each lose a node under t
     console.info(`rabbitmq cluster drill: leader of ${names.dispatcherEventsQueue} ${before.leader} → ${after.leader} ` +
       `(members ${before.members.length}); node stop took ${stopMs} ms; publishing and consuming again ${resumedMs} ms after the stop began; ` +
       `publishes ${JSON.stringify(Object.fromEntries(outcomes))}; consumed ${ids.length} (${duplicates} duplicates, ` +
-      `${received.filter((r) => r.redelivered).length} marked redelivered), confirmed ${confirmed.size}`)
+      `${received.filter((r) => r.redelivered).length} marked redelivered), confirmed ${confirmed.size}; clients warned ${JSON.stringify(Object.fromEntries(warned))}`)
     expect(after.leader).not.toBe(before.leader)
     // A publish in flight when the node went is refused, never confirmed without the broker's word.
     expect([...outcomes.keys()].filter((label) => label !== 'confirmed' && label !== 'PublishUnavailableError')).toEqual([])

@@ -9,8 +9,8 @@ import { readConnectorDefinition, type ConnectorDefinition, type ConnectorTrigge
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default
 
-/** Filters a maker sets in the designer; the names must exist in the trigger's body schema. */
-export type FlowFilters = Record<string, string | number>
+/** Filters (and options such as "Deliver in order per store") a maker sets in the designer; the names must exist in the trigger's body schema. */
+export type FlowFilters = Record<string, string | number | boolean>
 
 /** One notification as the platform received it, checked the way the platform and a careful flow would. */
 export interface Notification {
@@ -28,8 +28,8 @@ export interface Notification {
   traceparent: string | string[] | undefined
 }
 
-/** What the platform answers a notification for a flow: a status code, or never (a hanging endpoint). */
-export type Answer = number | 'hang'
+/** What the platform answers a notification for a flow: a status code (with a Retry-After), or never (a hanging endpoint). */
+export type Answer = number | 'hang' | { status: number; retryAfter: string }
 
 /** Requests that reached the platform but no live flow (a deleted flow, a wrong signature). */
 export interface StrayRequest {
@@ -158,7 +158,7 @@ export class PowerAutomate {
     }
     // A run is only started for a valid notification; anything else is the platform's 400.
     const answer: Answer = schemaErrors.length || signatureError ? 400 : flow.answer(notification)
-    notification.status = answer === 'hang' ? 'hung' : answer
+    notification.status = answer === 'hang' ? 'hung' : typeof answer === 'number' ? answer : answer.status
     this.notifications.push(notification)
     flow.notifications.push(notification)
     if (answer === 'hang') {
@@ -166,7 +166,10 @@ export class PowerAutomate {
       response.once('close', () => this.hanging.delete(response))
       return
     }
-    response.writeHead(answer, { 'content-type': 'application/json' }).end(answer < 300 ? '' : '{"error":{"code":"TriggerFailed"}}')
+    const code = typeof answer === 'number' ? answer : answer.status
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (typeof answer === 'object') headers['retry-after'] = answer.retryAfter
+    response.writeHead(code, headers).end(code < 300 ? '' : '{"error":{"code":"TriggerFailed"}}')
   }
 }
 

@@ -150,8 +150,18 @@ describe('a flow with the "When stock is adjusted at a store" trigger', () => {
   it('is offered by the served connector next to goods received, with the reason as a dropdown', () => {
     expect(platform.connector.triggers.map((trigger) => trigger.summary)).toEqual(['When goods are received at a store', STOCK_ADJUSTED_TRIGGER])
     const trigger = platform.connector.trigger(STOCK_ADJUSTED_TRIGGER)
-    expect(trigger.filterProperties).toEqual(['storeId', 'reason', 'sku'])
+    expect(trigger.filterProperties).toEqual(['storeId', 'reason', 'sku', 'ordered'])
     expect(trigger.filterChoices.reason).toEqual(['damaged', 'expired', 'stock-count', 'theft', 'other'])
+  })
+
+  it('offers "Deliver in order per store" as an advanced option; a flow saved with it is ordered, saved again without it is not', async () => {
+    const { a } = stack.tenants
+    const flow = await platform.saveFlow({ apiKey: a.apiKey, trigger: STOCK_ADJUSTED_TRIGGER, name: 'A adjusted: in order', filters: { storeId: 'ordered-store', ordered: true } })
+    const shown = async () => (await fetch(`${stack.subscriptions.url}/v1/subscriptions/${flow.subscriptionId}`, { headers: { 'x-api-key': a.apiKey } })).json() as Promise<{ ordered: boolean }>
+    expect((await shown()).ordered).toBe(true)
+    await flow.resave({ storeId: 'ordered-store' })
+    expect((await shown()).ordered).toBe(false)
+    expect(await flow.unsubscribe()).toBe(204)
   })
 
   it('receives the adjustments whose reason, store and SKU match, never a receipt; goods-received flows never get an adjustment', async () => {

@@ -2,7 +2,7 @@ import { brokerTopology, createSecretBox, topologyNames } from '@arrivals/contra
 import { createBroker } from '@arrivals/messaging'
 import type { CallbackPolicy } from '@arrivals/callback-safety'
 import { createRedisClient, type RedisClient } from '@arrivals/service-kit'
-import { createSubscriptionRegistry, type ChangeWatch } from '@arrivals/subscription-registry'
+import { createOrderAndPace, createSubscriptionRegistry, type ChangeWatch } from '@arrivals/subscription-registry'
 import { Registry } from 'prom-client'
 import type { DispatcherSettings } from '../settings.js'
 import { AttemptLog } from '../adapters/redis/attempt-log.js'
@@ -15,11 +15,13 @@ import { createDispatcherMetrics, type DispatcherMetrics } from '../metrics.js'
 import { CircuitBreakers } from '../policies/circuit-breaker.js'
 import { ConcurrencyGate } from '../policies/concurrency-gate.js'
 import { EndpointLatency } from '../policies/endpoint-latency.js'
+import { FlowPace } from '../policies/flow-pace.js'
 import { retryTiers } from '../policies/retry-policy.js'
 import type { Log, WebhookSender } from '../ports.js'
 import { archiveDeadLetter, type ArchiveContext } from '../stages/archive.js'
 import { deliver, verdictOf, type DeliverContext } from '../stages/deliver.js'
 import { fanOut, type FanOutContext } from '../stages/fan-out.js'
+import type { OrderContext } from '../stages/order.js'
 import { Consumers, type ConsumerName } from './consumers.js'
 import { redisOutageWaiter, sleep } from './redis-outage.js'
 
@@ -68,6 +70,9 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const box = createSecretBox(settings.encryptionKey)
   const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log, size: settings.subscriptionCacheSize })
   let changeWatch: ChangeWatch | undefined
+  let pauseWatch: ChangeWatch | undefined
+  const orderAndPace = createOrderAndPace({ redis, namespace: settings.namespace })
+  const pace = new FlowPace(orderAndPace.budgets, { defaultRate: settings.flowRateLimit })
   const attempts = new AttemptLog({ attempts: stored.attempts, log })
   const changes = subscriptionChanges(stored.subscriptions, stored.failures)
   const sender = createSender({
@@ -105,10 +110,12 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
     disableAfter: { failures: settings.disableAfterFailures, ms: settings.disableAfterMs },
     shutdown: shutdown.signal,
     waitOutRedisOutage,
+    order: { queue: orderAndPace.order, tasks: queue, metrics, log, waitOutRedisOutage } satisfies OrderContext,
+    pace,
   }
-  const fanOutContext: FanOutContext = { subscriptions: cache, tasks: queue, deadLetters: queue, metrics, log, waitOutRedisOutage }
+  const fanOutContext: FanOutContext = { subscriptions: cache, tasks: queue, deadLetters: queue, metrics, log, waitOutRedisOutage, order: deliverContext.order! }
   if (settings.firstAttemptInline) fanOutContext.inline = deliverContext
-  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage }
+  const archiveContext: ArchiveContext = { archive: stored.deadLetters, metrics, waitOutRedisOutage, order: deliverContext.order! }
 
   function registerConsumers(): void {
     const names = topologyNames(settings.namespace)
@@ -133,6 +140,9 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
       started = true
       // Its errors are the main client's outage again (logged there); until it is back the version checks catch changes.
       changeWatch ??= cache.watch((error) => log.debug({ err: { message: error.message } }, 'subscription change signal not followed; relying on version checks'))
+      // Its errors are the main client's outage again; a pause missed meanwhile is read with the next reservation.
+      pauseWatch ??= orderAndPace.budgets.watchPauses(({ subscriptionId, untilMs }) => pace.paused(subscriptionId, untilMs),
+        { onError: (error) => log.debug({ err: { message: error.message } }, 'flow pause signal not followed; relying on reservations') })
       registerConsumers()
       broker.start()
     },
@@ -162,6 +172,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
       await attempts.close()
       await sender.close()
       await changeWatch?.close()
+      await pauseWatch?.close()
       await redis.quit().catch(() => redis.disconnect())
       log.info({}, 'dispatcher stopped')
     },

@@ -3,6 +3,7 @@ import { newDeadLetterId, type BrokerMessage, type Verdict } from '../messages.j
 import type { DispatcherMetrics } from '../metrics.js'
 import { ShutdownError } from '../policies/concurrency-gate.js'
 import type { DeadLetterArchive, WaitOutRedisOutage } from '../ports.js'
+import { orderedTask, release, type OrderContext } from './order.js'
 
 /** A pipeline dead letter keeps this much of the original body (enough to see what was wrong). */
 const BODY_KEPT = 4096
@@ -14,6 +15,8 @@ export interface ArchiveContext {
   archive: DeadLetterArchive
   metrics: DispatcherMetrics
   waitOutRedisOutage: WaitOutRedisOutage
+  /** Ordered delivery: a dead-lettered head (the broker's poison limit included) lets the next of its store go. */
+  order?: OrderContext
 }
 
 function text(value: unknown): string | undefined {
@@ -135,5 +138,8 @@ export async function archiveDeadLetter(ctx: ArchiveContext, message: BrokerMess
     await ctx.waitOutRedisOutage(() => ctx.archive.park(record))
   }
   ctx.metrics.archived.inc({ class: record.class })
+  // The deliver stage released the heads it dead-lettered itself (then this is a no-op); a task the
+  // broker dead-lettered as poison would otherwise hold its store for good.
+  if (ctx.order && record.task && orderedTask(record.task)) await release(ctx.order, record.task)
   return 'ack'
 }

@@ -4,10 +4,12 @@ import type { DispatcherMetrics } from '../metrics.js'
 import type { CircuitBreakers } from '../policies/circuit-breaker.js'
 import type { ConcurrencyGate } from '../policies/concurrency-gate.js'
 import type { EndpointLatency } from '../policies/endpoint-latency.js'
+import type { FlowPace } from '../policies/flow-pace.js'
 import { decide, isEndpointFailure, type Decision, type RetryPolicy, type SendResult } from '../policies/retry-policy.js'
 import type {
   AttemptRecorder, DeadLetters, Log, RetryScheduler, Subscription, SubscriptionChanger, SubscriptionLookup, WaitOutRedisOutage, WebhookRequest, WebhookSender,
 } from '../ports.js'
+import { admit, orderedTask, release, skippedOver, type OrderContext } from './order.js'
 
 /** What the deliver stage works with for the life of the process (svix's context); a unit test builds one from fakes. */
 export interface DeliverContext {
@@ -30,13 +32,20 @@ export interface DeliverContext {
   shutdown: AbortSignal
   waitOutRedisOutage: WaitOutRedisOutage
   random?: () => number
+  /** Ordered delivery (stages/order.ts): absent, tasks are sent as they come. */
+  order?: OrderContext
+  /** The flow rate and receivers' pauses (policies/flow-pace.ts): absent, no limit. */
+  pace?: FlowPace
 }
 
 /**
  * How one pass through the deliver stage ended: the one outcome type, also the `outcome` label of
  * dispatcher_deliveries_total. The first four are the retry policy's decisions on an answer.
  */
-export type Outcome = Decision['outcome'] | 'circuit-open' | 'skipped' | 'deferred' | 'invalid' | 'requeued'
+export type Outcome = Decision['outcome'] | 'circuit-open' | 'skipped' | 'deferred' | 'invalid' | 'requeued' | 'duplicate'
+
+/** The outcomes that finish a delivery: an ordered one lets the next of its store go. */
+const FINISHED: ReadonlySet<Outcome> = new Set<Outcome>(['delivered', 'gone', 'gave-up', 'skipped'])
 
 /** The inline attempt was not admitted (circuit not closed, endpoint slow, or turned slow while waiting): the fan-out publishes a task instead. */
 export type NotAdmitted = 'not-admitted'
@@ -56,7 +65,7 @@ export interface Delivery {
 export type Entry = { kind: 'message'; message: BrokerMessage } | Delivery
 
 // Step results: each step hands the delivery on with what the next step needs, or ends it.
-interface Ended { kind: 'ended'; outcome: Outcome }
+interface Ended { kind: 'ended'; outcome: Outcome; task?: DeliveryTask }
 interface Answered { kind: 'answered'; result: SendResult; durationMs: number }
 type Received = Delivery | Ended
 type Attempted = Answered | Ended | { kind: NotAdmitted }
@@ -65,7 +74,7 @@ type Attempted = Answered | Ended | { kind: NotAdmitted }
 const ended = (outcome: Outcome): Ended => ({ kind: 'ended', outcome })
 const ENDED = {
   'circuit-open': ended('circuit-open'), 'skipped': ended('skipped'), 'deferred': ended('deferred'), 'invalid': ended('invalid'),
-  'requeued': ended('requeued'), 'gave-up': ended('gave-up'),
+  'requeued': ended('requeued'), 'gave-up': ended('gave-up'), 'duplicate': ended('duplicate'),
 } as const
 const NOT_ADMITTED = { kind: 'not-admitted' } as const
 
@@ -77,11 +86,20 @@ const NOT_ADMITTED = { kind: 'not-admitted' } as const
  */
 export async function deliver(ctx: DeliverContext, entry: Entry): Promise<Outcome | NotAdmitted> {
   const delivery = entry.kind === 'message' ? await receive(ctx, entry.message) : entry
-  if (delivery.kind === 'ended') return counted(ctx, delivery.outcome)
+  if (delivery.kind === 'ended') return finished(ctx, delivery.task, delivery.outcome)
   const attempted = await attempt(ctx, delivery)
   if (attempted.kind === 'not-admitted') return attempted.kind
-  if (attempted.kind === 'ended') return counted(ctx, attempted.outcome)
-  return counted(ctx, await conclude(ctx, delivery, attempted))
+  if (attempted.kind === 'ended') return finished(ctx, delivery.task, attempted.outcome)
+  return finished(ctx, delivery.task, await conclude(ctx, delivery, attempted))
+}
+
+/**
+ * Counts the outcome; a finished ordered delivery first lets the next one of its store go (before its
+ * own message is acknowledged). Unordered deliveries return at once (no extra promise on the hot path).
+ */
+function finished(ctx: DeliverContext, task: DeliveryTask | undefined, outcome: Outcome): Outcome | Promise<Outcome> {
+  if (!ctx.order || task?.orderKey === undefined || !FINISHED.has(outcome) || !orderedTask(task)) return counted(ctx, outcome)
+  return release(ctx.order, task).then(() => counted(ctx, outcome))
 }
 
 /** Every outcome is counted once; a shutdown hands the message back. */
@@ -113,6 +131,7 @@ async function receive(ctx: DeliverContext, message: BrokerMessage): Promise<Rec
     await ctx.retries.schedule(task, Math.min(notBefore - Date.now(), longestWaitMs(ctx.policy)), 'not-yet', held)
     return ENDED.deferred
   }
+  if (ctx.order && orderedTask(task) && !(await admit(ctx.order, task))) return ENDED.duplicate
 
   const subscription = await ctx.waitOutRedisOutage(() => ctx.subscriptions.find(task.tenantId, task.subscriptionId))
   if (!subscription) return skip(ctx, task, 'the subscription no longer exists')
@@ -158,6 +177,17 @@ async function attempt(ctx: DeliverContext, delivery: Delivery): Promise<Attempt
       if (!delivery.held) ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'circuit-open', null, 0, 'the endpoint looks down (its circuit breaker is open); the delivery waits without spending an attempt', dueAt))
       return ENDED['circuit-open']
     }
+    if (ctx.pace) {
+      // Over the flow rate, or paused by a receiver's 429: waits in a tier without spending an attempt.
+      let pace = ctx.pace.take(task.tenantId, task.subscriptionId, subscription.record.flowRateLimit)
+      if (pace instanceof Promise) pace = await pace.catch(() => ctx.waitOutRedisOutage(async () => ctx.pace!.take(task.tenantId, task.subscriptionId, subscription.record.flowRateLimit)))
+      if (!pace.go) {
+        if (delivery.inline) return NOT_ADMITTED
+        ctx.metrics.held.inc({ reason: pace.reason })
+        await ctx.retries.schedule(task, pace.waitMs, pace.reason, delivery.held)
+        return ENDED.deferred
+      }
+    }
     // The webhook POST's client span: its context is the request's traceparent (undici's own
     // instrumentation is not used, see service-kit's tracing-sdk.ts).
     const span = startSpan('webhook attempt', { kind: 'client', traceparent: task.traceparent, attributes: { 'arrivals.delivery_id': task.deliveryId, 'arrivals.attempt': task.attempt, 'server.address': endpoint } })
@@ -200,6 +230,7 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
   const { result, durationMs } = answered
   const decision = decide(ctx.policy, task.attempt, result, ctx.random)
   const status = result.kind === 'response' ? result.status : null
+  if (ctx.pace && status === 429 && result.kind === 'response' && result.retryAfterMs !== undefined) await pauseFlow(ctx, ctx.pace, task, result.retryAfterMs)
   const fields = { subscriptionId: task.subscriptionId, deliveryId: task.deliveryId, attempt: task.attempt, status }
   switch (decision.outcome) {
     case 'delivered': {
@@ -225,7 +256,8 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
       return 'retry'
     }
     case 'gave-up': {
-      await ctx.deadLetters.deadLetterTask({ ...task, lastStatus: status, lastError: decision.reason.slice(0, 500) }, decision.reason)
+      const reason = orderedTask(task) && ctx.order ? `${decision.reason}${skippedOver(task)}` : decision.reason
+      await ctx.deadLetters.deadLetterTask({ ...task, lastStatus: status, lastError: decision.reason.slice(0, 500) }, reason)
       ctx.log.warn({ ...fields, reason: decision.reason }, 'delivery gave up; dead-lettered')
       ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'gave-up', status, durationMs, decision.reason))
       await countFailure(ctx, task, subscription, decision.reason)
@@ -237,11 +269,21 @@ async function conclude(ctx: DeliverContext, delivery: Delivery, answered: Answe
 function skip(ctx: DeliverContext, task: DeliveryTask, reason: string): Ended {
   ctx.log.debug({ subscriptionId: task.subscriptionId, deliveryId: task.deliveryId, reason }, 'delivery skipped')
   ctx.attempts.record(task.tenantId, task.subscriptionId, attemptRecord(task, 'skipped', null, 0, reason))
-  return ENDED.skipped
+  return task.orderKey === undefined ? ENDED.skipped : { kind: 'ended', outcome: 'skipped', task }
+}
+
+/** A 429 with Retry-After pauses the subscription on every replica until then (capped); bookkeeping, never fatal. */
+async function pauseFlow(ctx: DeliverContext, pace: FlowPace, task: DeliveryTask, retryAfterMs: number): Promise<void> {
+  const untilMs = Date.now() + Math.min(retryAfterMs, ctx.policy.retryAfterMaxMs)
+  try {
+    await pace.pause(task.tenantId, task.subscriptionId, untilMs)
+  } catch (error) {
+    ctx.log.warn({ subscriptionId: task.subscriptionId, err: { message: (error as Error).message } }, 'pause after 429 not shared with the other replicas')
+  }
 }
 
 /** The outcomes an attempt record is written for. */
-type RecordedOutcome = Exclude<Outcome, 'deferred' | 'invalid' | 'requeued'>
+type RecordedOutcome = Exclude<Outcome, 'deferred' | 'invalid' | 'requeued' | 'duplicate'>
 
 /** The history spells `retry` as the API does (`retrying`); every other outcome is the same word. */
 function attemptRecord(task: DeliveryTask, outcome: RecordedOutcome, status: number | null, durationMs: number, error?: string, nextAttemptAt?: Date): AttemptRecord {

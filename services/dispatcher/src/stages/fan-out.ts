@@ -3,6 +3,7 @@ import type { BrokerMessage, Verdict } from '../messages.js'
 import type { DispatcherMetrics } from '../metrics.js'
 import type { DeadLetters, Log, SubscriptionMatcher, TaskPublisher, WaitOutRedisOutage } from '../ports.js'
 import { deliver, type DeliverContext, type NotAdmitted, type Outcome } from './deliver.js'
+import { enqueue, type OrderContext } from './order.js'
 
 /** What the fan-out stage works with for the life of the process. */
 export interface FanOutContext {
@@ -14,6 +15,8 @@ export interface FanOutContext {
   waitOutRedisOutage: WaitOutRedisOutage
   /** When set, the first attempt to a fast, healthy endpoint is made here (the deliver stage's inline entry) instead of through a task. */
   inline?: DeliverContext
+  /** Ordered delivery (stages/order.ts): an ordered subscription's delivery goes on only at the head of its store's queue. */
+  order?: OrderContext
 }
 
 /**
@@ -64,7 +67,7 @@ async function fanOutEvent(ctx: FanOutContext, message: BrokerMessage, carried: 
   const traceparent = carried ?? validTraceparent(event.traceparent)
   const createdAt = Date.now()
   let published = 0
-  const outcomes = await Promise.all(matches.map(async (subscription): Promise<Outcome | 'published'> => {
+  const outcomes = await Promise.all(matches.map(async (subscription): Promise<Outcome | 'published' | 'queued'> => {
     const { record } = subscription
     const task: DeliveryTask = {
       kind: 'deliver',
@@ -80,6 +83,11 @@ async function fanOutEvent(ctx: FanOutContext, message: BrokerMessage, carried: 
       payload,
     }
     if (traceparent) task.traceparent = traceparent
+    if (record.ordered && ctx.order) {
+      // Behind an earlier delivery of its store: it waits in the queue, published when its turn comes.
+      task.orderKey = event.data.storeId
+      if (!(await enqueue(ctx.order, { ...task, orderKey: event.data.storeId }))) return 'queued'
+    }
     const inline: Outcome | NotAdmitted = ctx.inline
       ? await deliver(ctx.inline, { kind: 'delivery', inline: true, task, subscription, held: false })
       : 'not-admitted'

@@ -9,8 +9,8 @@ import { ConcurrencyGate } from '../../src/policies/concurrency-gate.js'
 import { EndpointLatency } from '../../src/policies/endpoint-latency.js'
 import type { SendResult } from '../../src/policies/retry-policy.js'
 import type {
-  AttemptRecorder, DeadLetters, FailureCount, RetryScheduler, Subscription, SubscriptionChanger, SubscriptionLookup, SubscriptionMatcher,
-  TaskPublisher, WaitReason, WebhookRequest, WebhookSender,
+  AttemptRecorder, DeadLetters, FailureCount, FlowBudgetStore, OrderedTask, OrderQueue, RetryScheduler, Subscription, SubscriptionChanger, SubscriptionLookup,
+  SubscriptionMatcher, TaskPublisher, WaitReason, WebhookRequest, WebhookSender,
 } from '../../src/ports.js'
 import type { DeliverContext } from '../../src/stages/deliver.js'
 
@@ -194,4 +194,72 @@ export function deliverWorld(options: { subscriptions?: Subscription[]; answers?
   /** How often the deliver stage counted this outcome (dispatcher_deliveries_total). */
   const counted = async (outcome: string) => (await metrics.deliveries.get()).values.find((value) => value.labels.outcome === outcome)?.value ?? 0
   return { ctx, subscriptions, queue, attempts, changes, webhooks, breakers, metrics, shutdown, counted }
+}
+
+/** The ordered-delivery queues as the registry keeps them in Redis, in memory (the registry's own tests cover the scripts). */
+export class FakeOrder implements OrderQueue {
+  readonly queues = new Map<string, { ids: string[]; tasks: Map<string, DeliveryTask> }>()
+  readonly asked: string[] = []
+
+  private queue(task: OrderedTask) {
+    const key = `${task.subscriptionId}/${task.orderKey}`
+    let queue = this.queues.get(key)
+    if (!queue) this.queues.set(key, queue = { ids: [], tasks: new Map() })
+    return queue
+  }
+
+  async enqueue(task: OrderedTask): Promise<{ position: 'head' | 'queued'; length: number }> {
+    const queue = this.queue(task)
+    if (!queue.ids.includes(task.deliveryId)) {
+      queue.ids.push(task.deliveryId)
+      queue.tasks.set(task.deliveryId, task)
+    }
+    return { position: queue.ids[0] === task.deliveryId ? 'head' : 'queued', length: queue.ids.length }
+  }
+
+  async position(task: OrderedTask): Promise<'head' | 'queued' | 'absent'> {
+    this.asked.push(task.deliveryId)
+    const index = this.queue(task).ids.indexOf(task.deliveryId)
+    return index === 0 ? 'head' : index > 0 ? 'queued' : 'absent'
+  }
+
+  async release(task: OrderedTask, publish: (next: DeliveryTask) => Promise<void>): Promise<void> {
+    const queue = this.queue(task)
+    if (queue.ids[0] !== task.deliveryId) return
+    const next = queue.ids[1]
+    if (next) await publish(queue.tasks.get(next)!)
+    queue.ids.shift()
+    queue.tasks.delete(task.deliveryId)
+  }
+}
+
+/** One subscription budget shared by every FlowPace given this store (the Redis script's rules, in memory). */
+export class FakeBudgets implements FlowBudgetStore {
+  readonly reservations = new Map<string, { id: string; count: number; until: number }[]>()
+  readonly pauses = new Map<string, number>()
+  calls = 0
+
+  async reserve(_tenantId: string, subscriptionId: string, request: Parameters<FlowBudgetStore['reserve']>[2], now = Date.now()) {
+    this.calls += 1
+    let list = this.reservations.get(subscriptionId) ?? []
+    if (request.refund) {
+      const refunded = list.find((each) => each.id === request.refund!.id)
+      if (refunded) refunded.count = request.refund.granted - request.refund.unused
+    }
+    const pausedUntil = this.pauses.get(subscriptionId) ?? 0
+    if (pausedUntil > now) return { granted: 0, holdMs: 0, pausedUntil }
+    list = list.filter((each) => each.until > now && each.count > 0)
+    this.reservations.set(subscriptionId, list)
+    const used = list.reduce((sum, each) => sum + each.count, 0)
+    const free = request.limit - used
+    if (free <= 0) return { granted: 0, holdMs: 0, freesAt: Math.min(...list.map((each) => each.until)) }
+    const granted = Math.min(request.want, free)
+    const holdMs = (used + granted) * 4 <= request.limit ? request.longHoldMs : request.holdMs
+    list.push({ id: request.id, count: granted, until: now + request.windowMs + holdMs })
+    return { granted, holdMs }
+  }
+
+  async pause(_tenantId: string, subscriptionId: string, untilMs: number): Promise<void> {
+    this.pauses.set(subscriptionId, Math.max(untilMs, this.pauses.get(subscriptionId) ?? 0))
+  }
 }

@@ -31,4 +31,11 @@ describe('readSettings', () => {
     expect(problems.join('\n')).toMatch(/CALLBACK_ENCRYPTION_KEY[\s\S]*RETRY_SCHEDULE entry 2 \("soon"\)[\s\S]*ENDPOINT_CONCURRENCY \(8\) must be below DELIVERY_PREFETCH \(8\)/)
     expect(problems.join('\n')).not.toContain('too-short')
   })
+
+  it('reads FLOW_RATE_LIMIT (4500/5m when unset) and refuses one it cannot read with what to write', () => {
+    expect(readSettings({ CALLBACK_ENCRYPTION_KEY: key }).flowRateLimit).toEqual({ count: 4500, windowMs: 300_000 })
+    expect(readSettings({ CALLBACK_ENCRYPTION_KEY: key, FLOW_RATE_LIMIT: '40/10s' }).flowRateLimit).toEqual({ count: 40, windowMs: 10_000 })
+    expect(() => readSettings({ CALLBACK_ENCRYPTION_KEY: key, FLOW_RATE_LIMIT: '4500 per 5 minutes' }))
+      .toThrow(/FLOW_RATE_LIMIT "4500 per 5 minutes" must be <count>\/<duration> with a unit ms, s, m or h/)
+  })
 })

@@ -188,6 +188,8 @@ export function SubscriptionView({ subscriptionId, fail }: ViewProps & { subscri
         {subscription.filters.sku !== undefined && <><dt>SKU</dt><dd>{subscription.filters.sku}</dd></>}
         {subscription.filters.minQuantity !== undefined && <><dt>Minimum quantity</dt><dd>{subscription.filters.minQuantity}</dd></>}
         {subscription.filters.reason !== undefined && <><dt>Reason</dt><dd>{subscription.filters.reason}</dd></>}
+        <dt>Delivery</dt><dd>{subscription.ordered ? 'In order per store' : 'As soon as possible'}</dd>
+        <dt>Flow rate</dt><dd>{subscription.flowRateLimit ?? 'The deployment\'s (FLOW_RATE_LIMIT)'}</dd>
         {subscription.flow.platform && <><dt>Platform</dt><dd>{subscription.flow.platform}</dd></>}
         <dt>Created</dt><dd><Time at={subscription.createdAt} /></dd>
         {subscription.disabledReason && <><dt>Disabled</dt><dd>{subscription.disabledReason}{subscription.disabledAt && <> (<Time at={subscription.disabledAt} />)</>}</dd></>}

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { DeadLetterRecord, SubscriptionRecord } from '@arrivals/contracts'
+import { flowRateProblem, parseFlowRate, type DeadLetterRecord, type SubscriptionRecord } from '@arrivals/contracts'
 import { historyLimits } from '@arrivals/subscription-registry'
 import { HttpError, requireOperator } from '@arrivals/service-kit'
 import { replayTask, testTask } from '../delivery-tasks.js'
@@ -9,7 +9,7 @@ import {
   DeliveryAccepted, RedeliverAccepted, RedeliverQuery,
 } from '../schemas/deliveries.js'
 import { errorResponses } from '../schemas/errors.js'
-import { ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
+import { FlowRateOverride, ListQuery, queryInteger, SecretRotated, Subscription, SubscriptionList, SubscriptionParams } from '../schemas/subscriptions.js'
 import { subscriptionActivity } from '../subscription-activity.js'
 import { subscriptionView } from '../subscription-view.js'
 
@@ -122,6 +122,40 @@ const operator: FastifyPluginAsyncTypebox = async (app) => {
   statusRoute('disable', 'DisableSubscription', 'Disable a subscription',
     'Stops notifications to a subscription until it is enabled again (or its flow subscribes again); events meanwhile are not delivered.',
     (tenantId, id) => app.subscriptions.disable(tenantId, id, DISABLED_BY_OPERATOR))
+
+  app.put('/v1/subscriptions/:subscriptionId/flow-rate-limit', {
+    schema: {
+      operationId: 'SetFlowRateLimit',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Override the flow rate',
+      description: 'Sets how many notifications this subscription may get in any window (FLOW_RATE_LIMIT otherwise): higher for a flow on a plan with a higher limit, unlimited for a receiver that is not a flow.',
+      params: SubscriptionParams,
+      body: FlowRateOverride,
+      response: { 200: subscriptionRef, ...errorResponses(400, 401, 403, 404, 415, 429, 503) },
+    },
+  }, async (request) => {
+    if (parseFlowRate(request.body.flowRateLimit) === undefined) throw new HttpError(400, flowRateProblem('body/flowRateLimit', request.body.flowRateLimit), 'INVALID_FLOW_RATE')
+    const record = await app.subscriptions.setFlowRateLimit(request.tenantId, request.params.subscriptionId, request.body.flowRateLimit)
+    if (!record) throw notFound(request.params.subscriptionId)
+    request.log.info({ subscriptionId: record.id, flowRateLimit: request.body.flowRateLimit }, 'flow rate overridden')
+    return subscriptionView(record)
+  })
+
+  app.delete('/v1/subscriptions/:subscriptionId/flow-rate-limit', {
+    schema: {
+      operationId: 'ResetFlowRateLimit',
+      tags: [SUBSCRIPTIONS],
+      summary: 'Use the deployment\'s flow rate',
+      description: 'Removes the subscription\'s override: FLOW_RATE_LIMIT applies to it again.',
+      params: SubscriptionParams,
+      response: { 200: subscriptionRef, ...errorResponses(400, 401, 403, 404, 429, 503) },
+    },
+  }, async (request) => {
+    const record = await app.subscriptions.setFlowRateLimit(request.tenantId, request.params.subscriptionId, undefined)
+    if (!record) throw notFound(request.params.subscriptionId)
+    request.log.info({ subscriptionId: record.id }, 'flow rate override removed')
+    return subscriptionView(record)
+  })
 
   app.post('/v1/subscriptions/:subscriptionId/secret/rotate', {
     schema: {

@@ -72,7 +72,7 @@ const webhookTrigger: FastifyPluginAsyncTypebox<TriggerOptions & { entry: Catalo
       response: { 201: created, ...errorResponses(400, 401, 409, 413, 415, 429, 503) },
     },
   }, async (request, reply) => {
-    const { callbackUrl, ...filters } = request.body as TriggerBody
+    const { callbackUrl, ordered = false, ...filters } = request.body as TriggerBody
     try {
       await checkCallbackUrl(callbackUrl, options.callbackPolicy)
     } catch (error) {
@@ -80,7 +80,7 @@ const webhookTrigger: FastifyPluginAsyncTypebox<TriggerOptions & { entry: Catalo
       request.log.info({ callback: redactUrl(callbackUrl), reason: error.message }, 'callback refused')
       throw new HttpError(400, error.message, 'CALLBACK_REFUSED')
     }
-    const result = await app.subscriptions.subscribe({ tenantId: request.tenantId, eventType: entry.type, callbackUrl, filters, flow: flowInfo(request) })
+    const result = await app.subscriptions.subscribe({ tenantId: request.tenantId, eventType: entry.type, callbackUrl, filters, ordered, flow: flowInfo(request) })
     const { record } = result
     request.log.info({ subscriptionId: record.id, eventType: record.eventType, created: result.created, callback: record.callbackRedacted, flow: record.flow }, result.created ? 'subscribed' : 'subscribed again')
     const location = publicUrl(publicBase(request, options.publicBaseUrl), `/v1/subscriptions/${encodeURIComponent(record.id)}`)
@@ -108,7 +108,8 @@ const webhookTrigger: FastifyPluginAsyncTypebox<TriggerOptions & { entry: Catalo
         response: { 204: { type: 'null', description: 'Deleted.' }, ...errorResponses(400, 401, 404, 413, 415, 429, 503) },
       },
       handler: async (request, reply) => {
-        const { callbackUrl, ...filters } = request.body as TriggerBody
+        // How it was delivered does not tell subscriptions apart: the callback and the filters do.
+        const { callbackUrl, ordered: _ordered, ...filters } = request.body as TriggerBody
         const id = await app.subscriptions.find(request.tenantId, entry.type, callbackUrl, filters)
         if (!id || !(await app.subscriptions.remove(request.tenantId, id))) {
           throw new HttpError(404, 'your tenant has no subscription with this callback URL and these filters (already deleted?)', 'SUBSCRIPTION_NOT_FOUND')

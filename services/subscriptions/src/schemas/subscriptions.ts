@@ -1,6 +1,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { MAX_CALLBACK_LENGTH } from '@arrivals/callback-safety'
-import { catalogue, eventTypes, limits, StoreId, type CatalogueEntry, type FilterDefinition, type SubscriptionFilters } from '@arrivals/contracts'
+import {
+  catalogue, eventTypes, FLOW_RATE_PATTERN, limits, StoreId, UNLIMITED_FLOW_RATE, type CatalogueEntry, type FilterDefinition, type SubscriptionFilters,
+} from '@arrivals/contracts'
 
 /**
  * A whole number in a query string. Types are not coerced (a body's "5" is not a quantity), so a
@@ -62,11 +64,15 @@ export function triggerBody(entry: CatalogueEntry) {
       ...field('Callback URL', 'Where notifications are sent; the platform fills it in.'),
     }),
     ...Object.fromEntries(entry.filters.map((filter) => [filter.name, filterParameter(filter)])),
-  }, { additionalProperties: false, description: 'The callback URL and the filters of the trigger.' })
+    ordered: Type.Optional(Type.Boolean({
+      'x-ms-visibility': 'advanced',
+      ...field('Deliver in order per store', 'Yes: the notifications of one store arrive in the order their events happened, and one that is being retried holds back the later ones of its store (other stores go on). No (the default): each goes as soon as it can.'),
+    })),
+  }, { additionalProperties: false, description: 'The callback URL, the filters of the trigger and how it is delivered.' })
 }
 
 /** A trigger's body as the routes read it: the filters are the catalogue entry's (validated by its schema). */
-export type TriggerBody = { callbackUrl: string } & SubscriptionFilters
+export type TriggerBody = { callbackUrl: string; ordered?: boolean } & SubscriptionFilters
 
 // Every filter of every catalogue entry, once (the store and SKU are shared); typed as the record's.
 const Filters = Type.Unsafe<SubscriptionFilters>(Type.Object(
@@ -109,6 +115,8 @@ export const Subscription = Type.Object({
   disabledAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was disabled.' })),
   callback: Type.String({ description: 'The callback URL without its query string (scheme, host and path).' }),
   filters: Filters,
+  ordered: Type.Boolean({ description: 'Whether the notifications of one store are delivered in the order their events happened.' }),
+  flowRateLimit: Type.Optional(Type.String({ description: `The operator's override of the deployment's flow rate (FLOW_RATE_LIMIT) for this subscription: <count>/<duration> or ${UNLIMITED_FLOW_RATE}; absent: the deployment's.` })),
   flow: Flow,
   createdAt: Type.String({ format: 'date-time', description: 'When it was created.' }),
   updatedAt: Type.String({ format: 'date-time', description: 'When it last changed.' }),
@@ -137,6 +145,13 @@ export const ListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$', description: 'From the previous page\'s nextCursor.' })),
   limit: Type.Optional(QueryInteger('About how many to return: 1 to 500 (default 100).')),
 }, { additionalProperties: false })
+
+export const FlowRateOverride = Type.Object({
+  flowRateLimit: Type.String({
+    pattern: FLOW_RATE_PATTERN,
+    description: `At most this many notifications in any window of this length: <count>/<duration> with a unit ms, s, m or h (e.g. 45000/5m for a flow on a higher Power Automate plan), or ${UNLIMITED_FLOW_RATE} for a receiver that is not a flow.`,
+  }),
+}, { additionalProperties: false, description: 'The flow rate of this subscription.' })
 
 export const SecretRotated = Type.Object({
   id: SubscriptionId,

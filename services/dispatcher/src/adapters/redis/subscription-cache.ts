@@ -351,6 +351,8 @@ export class SubscriptionCache implements SubscriptionMatcher, SubscriptionLooku
       status: record.status,
     }
     if (record.disabledReason !== undefined) view.disabledReason = record.disabledReason
+    if (record.ordered === true) view.ordered = true
+    if (record.flowRateLimit !== undefined) view.flowRateLimit = record.flowRateLimit
     return {
       record: view,
       callbackUrl: lazy(() => box.open(callbackSealed, sealingContext.callback(tenantId, id))),
