@@ -6,12 +6,14 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { contenders, dispatcherAvailable } from './lib/contenders.mjs'
+import { contenders, dispatcherAvailable, freePort } from './lib/contenders.mjs'
+import { ingestRuns } from './lib/ingest.mjs'
 import { dispatcherRevision, machineFacts, rabbitmqPid, serverCpu } from './lib/machine.mjs'
 import { cleanupNamespace, newNamespace } from './lib/namespace.mjs'
 import { startReceiverFarm } from './lib/receiver.mjs'
 import { renderMarkdown, renderTable } from './lib/report.mjs'
 import { scenarioRuns } from './lib/scenarios.mjs'
+import { startChurn } from './lib/workload.mjs'
 import { readSettings } from './lib/settings.mjs'
 import { percentiles, throughput } from './lib/stats.mjs'
 
@@ -56,11 +58,12 @@ async function runOne(plan, contenderName, receiver) {
   const contender = contenders[contenderName]
   const namespace = newNamespace()
   const runId = namespace.slice('bench-'.length)
-  const tag = `${plan.name}${plan.subscriptionCount ? `-${plan.subscriptionCount}` : ''}-${contenderName}`
+  const tag = `${plan.name}${plan.subscriptionCount ? `-${plan.subscriptionCount}` : ''}${plan.tenants > 1 ? `x${plan.tenants}` : ''}-${contenderName}`
   const logFile = join(logsDir, `${tag}.log`)
   const subscriptionsFile = join(tmpdir(), `${namespace}-subscriptions.json`)
   const result = { scenario: plan.name, title: plan.title, contender: contenderName, label: contender.label, namespace, expected: plan.expected }
   if (plan.subscriptionCount) result.subscriptions = plan.subscriptionCount
+  if (plan.tenants > 1) result.tenants = plan.tenants
   process.stdout.write(`· ${tag} (${namespace}) … `)
 
   receiver.reset(plan.behaviours)
@@ -69,7 +72,10 @@ async function runOne(plan, contenderName, receiver) {
   const started = performance.now()
   try {
     publisher = await contender.prepare({ namespace, settings, subscriptions: plan.subscriptions, subscriptionsFile })
-    const options = { namespace, settings, subscriptionsFile, logFile }
+    // A bulk import leaves the per-store counts to be rebuilt by the first create (one pass over the
+    // tenant's records, once): done here, before measuring, in the quiet and the churning run alike.
+    if (plan.churnTenant) await startChurn({ redis, namespace, encryptionKey: settings.encryptionKey, tenantId: plan.churnTenant, changesPerSecond: 1000, url: receiver.urls[0] }).stopAfter(2)
+    const options = { namespace, settings, subscriptionsFile, logFile, nodeArgs: plan.nodeArgs }
     let publishStart
     let serversBefore
     if (plan.mode === 'preload') {
@@ -79,8 +85,13 @@ async function runOne(plan, contenderName, receiver) {
     } else {
       serversBefore = await serverCpu(redis, brokerPid)
       handle = await contender.start(options)
+      const churn = plan.churn && startChurn({ redis, namespace, encryptionKey: settings.encryptionKey, ...plan.churn })
       publishStart = performance.now()
-      await publishPaced(publisher, receiver, plan, runId)
+      try {
+        await publishPaced(publisher, receiver, plan, runId)
+      } finally {
+        if (churn) result.churnChanges = await churn.stop()
+      }
     }
     const healthy = (run) => run.byEndpoint.reduce((sum, e, i) => (i === plan.slowEndpoint ? sum : sum + e.received), 0)
     await receiver.waitUntil(
@@ -102,6 +113,8 @@ async function runOne(plan, contenderName, receiver) {
     }
     if (plan.mode === 'preload') {
       result.webhooksPerSecond = throughput(run)
+      // Cold start: from spawning the process (beside the seeded subscriptions and the full queue) to its first webhook.
+      if (run.firstAt !== undefined) result.firstWebhookMs = Math.round(run.firstAt - handle.startedAt)
     } else if (plan.expectedHealthy === undefined) {
       result.latencyMs = percentiles(run.byEndpoint.flatMap((e) => e.latencies))
     } else {
@@ -143,7 +156,7 @@ function parseDelay(entry) {
 
 const brokerPid = rabbitmqPid()
 const redis = new Redis(settings.redisUrl)
-const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, settings.singleEndpoints))
+const receiver = await startReceiverFarm(Math.max(settings.fanout, settings.slowEndpoints, settings.singleEndpoints, settings.churnOtherEndpoints + 1))
 const results = {
   date: new Date().toISOString(),
   machine: await machineFacts(settings),
@@ -155,6 +168,11 @@ const save = () => writeFileSync(settings.resultsFile, `${JSON.stringify(results
 console.log(`Arrivals bench on ${results.machine.cpus} cores, Node ${results.machine.node}, RabbitMQ ${results.machine.rabbitmq}, Redis ${results.machine.redis}`)
 try {
   for (const scenario of settings.scenarios) {
+    if (scenario === 'ingest') {
+      results.runs.push(...await ingestRuns(settings, { port: freePort, logFile: (tag) => join(logsDir, `${tag}.log`), receiverUrl: receiver.urls[0] }))
+      save()
+      continue
+    }
     for (const plan of scenarioRuns(scenario, settings, receiver.urls)) {
       for (const contenderName of settings.contenders) {
         if (plan.arrivalsOnly && contenderName !== 'arrivals') continue

@@ -11,14 +11,15 @@ import { startProcess } from './process.mjs'
 import { BULLMQ_QUEUE, bareQueue } from './namespace.mjs'
 import { seedSubscriptions } from './workload.mjs'
 
-const dispatcherServer = new URL('../../services/dispatcher/dist/server.js', import.meta.url).pathname
+// BENCH_DISPATCHER: another build's server.js (e.g. a checkout of the previous commit), for before/after pairs run by the same bench.
+const dispatcherServer = process.env.BENCH_DISPATCHER || new URL('../../services/dispatcher/dist/server.js', import.meta.url).pathname
 const contenderScript = (file) => new URL(`../contenders/${file}`, import.meta.url).pathname
 
 export function dispatcherAvailable() {
   return existsSync(dispatcherServer)
 }
 
-async function freePort() {
+export async function freePort() {
   const server = createServer()
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address()
@@ -38,13 +39,15 @@ async function waitForReady(url, handle, timeoutMs = 30_000) {
   throw new Error(exited ? 'the dispatcher exited before it was ready' : `the dispatcher was not ready within ${timeoutMs} ms`)
 }
 
-async function startDispatcher({ namespace, settings, logFile }) {
+async function startDispatcher({ namespace, settings, logFile, nodeArgs = [] }) {
   const port = await freePort()
   const handle = startProcess({
     // With BENCH_PROFILE, a V8 CPU profile per dispatcher process lands beside the logs.
-    // The V8 flags the image and `pnpm start` run it with (Dockerfile NODE_OPTIONS): a young
+    // The V8 flags the image and `pnpm start` run it with (Dockerfile CMD): a young
     // generation capped at 3 × 16 MB instead of growing to ~130 MB under a high allocation rate.
-    args: ['--max-semi-space-size=16', ...(settings.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(logFile)] : []), dispatcherServer],
+    // The heap limit the Deployment sets (k8s/base/dispatcher.yaml NODE_OPTIONS): without it V8 sizes the old
+    // generation from this machine's 24 GB and lets it grow far beyond what is live before collecting.
+    args: ['--max-semi-space-size=16', '--max-old-space-size=512', ...settings.dispatcherNodeArgs, ...nodeArgs, ...(settings.profile ? ['--cpu-prof', '--cpu-prof-dir', dirname(logFile)] : []), dispatcherServer],
     logFile,
     env: {
       AMQP_URL: settings.amqpUrl,
@@ -74,6 +77,7 @@ async function startDispatcher({ namespace, settings, logFile }) {
 function combined(handles) {
   return {
     exited: Promise.all(handles.map((h) => h.exited)),
+    startedAt: Math.min(...handles.map((h) => h.startedAt)),
     peakRssMb: () => handles.reduce((sum, h) => sum + h.peakRssMb(), 0),
     cpuSeconds: () => handles.reduce((sum, h) => sum + h.cpuSeconds(), 0),
     async stop() {
@@ -109,7 +113,9 @@ export const contenders = {
     async prepare({ namespace, settings, subscriptions }) {
       const redis = new Redis(settings.redisUrl)
       try {
-        await seedSubscriptions(redis, namespace, settings.encryptionKey, subscriptions)
+        // A large scale run hands over its subscriptions in chunks (a function yielding arrays), never all at once.
+        if (typeof subscriptions === 'function') for (const chunk of subscriptions()) await seedSubscriptions(redis, namespace, settings.encryptionKey, chunk)
+        else await seedSubscriptions(redis, namespace, settings.encryptionKey, subscriptions)
       } finally {
         redis.disconnect()
       }
@@ -118,9 +124,9 @@ export const contenders = {
       await publisher.connect()
       return { publish: (event) => publisher.publish(event), close: () => publisher.close() }
     },
-    async start({ namespace, settings, logFile }) {
+    async start({ namespace, settings, logFile, nodeArgs }) {
       const replicas = await Promise.all(Array.from({ length: settings.dispatcherReplicas }, (_, i) =>
-        startDispatcher({ namespace, settings, logFile: settings.dispatcherReplicas > 1 ? logFile.replace(/\.log$/, `-${i}.log`) : logFile })))
+        startDispatcher({ namespace, settings, nodeArgs, logFile: settings.dispatcherReplicas > 1 ? logFile.replace(/\.log$/, `-${i}.log`) : logFile })))
       return replicas.length === 1 ? replicas[0] : combined(replicas)
     },
   },

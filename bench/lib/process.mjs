@@ -2,6 +2,7 @@
 // mark (VmHWM) of that process and its descendants, read just before it is stopped.
 import { spawn } from 'node:child_process'
 import { createWriteStream, readFileSync, readdirSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
 
 function descendants(pid) {
   const found = [pid]
@@ -52,6 +53,7 @@ const CLOCK_TICKS = 100
  */
 export function startProcess({ args, env, logFile, ipc = false }) {
   const log = createWriteStream(logFile)
+  const startedAt = performance.now()
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])],
@@ -71,6 +73,8 @@ export function startProcess({ args, env, logFile, ipc = false }) {
 
   return {
     pid: child.pid,
+    /** performance.now() just before the process was spawned (cold start is measured from here). */
+    startedAt,
     child,
     exited,
     /** Resolves on the child's ready message; rejects if it exits first. */

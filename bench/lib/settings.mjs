@@ -16,7 +16,7 @@ function list(name, fallback) {
   return raw.split(',').map((item) => item.trim()).filter(Boolean)
 }
 
-const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale', 'ordered']
+const knownScenarios = ['single', 'fanout', 'latency', 'slow', 'scale', 'ordered', 'churn', 'ingest']
 const knownContenders = ['arrivals', 'arrivalsTasks', 'bullmq', 'amqp', 'amqp2']
 
 export function readSettings() {
@@ -46,6 +46,8 @@ export function readSettings() {
       if (at < 1) throw new Error(`BENCH_DISPATCHER_ENV: "${pair}" is not NAME=value`)
       return [pair.slice(0, at), pair.slice(at + 1)]
     })),
+    /** Extra node flags for each dispatcher process, comma-separated (e.g. `--heap-prof,--heap-prof-dir=/tmp`). */
+    dispatcherNodeArgs: list('BENCH_NODE_ARGS', []),
     /** Write a V8 CPU profile of each dispatcher process into bench/results/logs/. */
     profile: process.env.BENCH_PROFILE === '1',
     /** Dispatcher processes for the Arrivals contender (1: the same one process as each reference). */
@@ -61,6 +63,24 @@ export function readSettings() {
     /** Arrivals only: throughput with this many subscriptions in the tenant, each event matching one. */
     scaleSubscriptions,
     scaleEvents: integer('BENCH_SCALE_EVENTS', 10_000),
+    /** Also 1,000,000 subscriptions over 100 tenants (minutes to seed, ~1.5 GB in Redis while it runs). */
+    scaleMillion: process.env.BENCH_SCALE_MILLION === '1',
+    /** Churn: a tenant of this many subscriptions churning this many changes a second, beside another tenant. */
+    churnSubscriptions: integer('BENCH_CHURN_SUBSCRIPTIONS', 50_000),
+    churnChanges: integer('BENCH_CHURN_CHANGES', 10),
+    churnRate: integer('BENCH_CHURN_RATE', 500),
+    churnSeconds: integer('BENCH_CHURN_SECONDS', 10),
+    churnOtherEndpoints: integer('BENCH_CHURN_OTHER_ENDPOINTS', 10),
+    /** The dispatcher's heap in the churn runs (--max-old-space-size), as the review that found the pile-up had it. */
+    churnHeapMb: integer('BENCH_CHURN_HEAP_MB', 256),
+    /** Ingest: requests in flight for receipts/s, then a steady rate for the 202's percentiles. */
+    ingestConcurrency: integer('BENCH_INGEST_CONCURRENCY', 64),
+    ingestCount: integer('BENCH_INGEST_COUNT', 10_000),
+    ingestRate: integer('BENCH_INGEST_RATE', 1_000),
+    ingestSeconds: integer('BENCH_INGEST_SECONDS', 10),
+    /** The subscribe call: subscriptions made with the same concurrency, then a steady rate. */
+    subscribeCount: integer('BENCH_SUBSCRIBE_COUNT', 2_000),
+    subscribeRate: integer('BENCH_SUBSCRIBE_RATE', 100),
     /** Arrivals only: one subscription delivering in order per store, events spread over this many stores (fewer events than FLOW_RATE_LIMIT's 4500, which the bench does not measure). */
     orderedStores: integer('BENCH_ORDERED_STORES', 100),
     orderedEvents: integer('BENCH_ORDERED_EVENTS', 4_000),

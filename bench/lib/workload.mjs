@@ -12,27 +12,35 @@ export const BENCH_TENANT = 'bench-tenant'
  */
 
 /**
- * One subscription per URL; with `byStore`, subscription i only matches events of store `store-i`;
+ * One subscription per URL; with `byStore`, subscription i only matches events of store `store-i`, or with
+ * `tenants` > 1, subscription i belongs to tenant `tenantOf(i % tenants)` and matches store `store-⌊i / tenants⌋`;
  * with `ordered`, each delivers in order per store.
  */
-export function makeSubscriptions(urls, { byStore = false, ordered = false } = {}) {
-  return urls.map((url, i) => ({
-    id: `sub_${randomBytes(16).toString('base64url')}`,
-    url,
-    secret: `whsec_${randomBytes(24).toString('base64')}`,
-    ...(byStore ? { storeId: storeOf(i) } : {}),
-    ...(ordered ? { ordered: true } : {}),
-  }))
+export function makeSubscriptions(urls, { byStore = false, tenants = 1, offset = 0, ordered = false } = {}) {
+  return urls.map((url, n) => {
+    const i = n + offset
+    return {
+      id: `sub_${randomBytes(16).toString('base64url')}`,
+      url,
+      secret: `whsec_${randomBytes(24).toString('base64')}`,
+      ...(tenants > 1 ? { tenantId: tenantOf(i % tenants) } : {}),
+      ...(byStore ? { storeId: storeOf(Math.floor(i / tenants)) } : {}),
+      ...(ordered ? { ordered: true } : {}),
+    }
+  })
 }
+
+/** The tenant of the multi-tenant scale run's tenant number t (the first is the bench's usual tenant). */
+export const tenantOf = (t) => (t === 0 ? BENCH_TENANT : `${BENCH_TENANT}-${t}`)
 
 export const storeOf = (i) => `store-${i}`
 
 /** Event k of a run; `storeId` decides which subscriptions match it. */
-export function makeEvent(runId, k, storeId = 'store-0') {
+export function makeEvent(runId, k, storeId = 'store-0', tenantId = BENCH_TENANT) {
   const now = new Date().toISOString()
   return goodsReceivedEvent({
     id: `evt-${runId}-${k}`,
-    tenantId: BENCH_TENANT,
+    tenantId,
     source: '/bench/publisher',
     data: {
       receiptId: `rcpt-${k}`,
@@ -58,7 +66,7 @@ export async function seedSubscriptions(redis, namespace, encryptionKey, subscri
   const box = createSecretBox(parseEncryptionKey(encryptionKey))
   const now = new Date()
   const records = subscriptions.map((sub) => newSubscriptionRecord(box, {
-    tenantId: BENCH_TENANT,
+    tenantId: sub.tenantId ?? BENCH_TENANT,
     callbackUrl: sub.url,
     filters: sub.storeId ? { storeId: sub.storeId } : {},
     flow: { platform: 'api', workflowName: 'bench' },
@@ -68,4 +76,47 @@ export async function seedSubscriptions(redis, namespace, encryptionKey, subscri
     now,
   }).record)
   await createSubscriptionRegistry({ redis, namespace }).subscriptions.importAll(records)
+}
+
+/**
+ * Subscribes and unsubscribes in one tenant through the registry, as the connector API does (create with
+ * the quota checks, then remove), `changesPerSecond` changes a second, until stopped; answers the count.
+ */
+export function startChurn({ redis, namespace, encryptionKey, tenantId, changesPerSecond, url }) {
+  const box = createSecretBox(parseEncryptionKey(encryptionKey))
+  const { subscriptions } = createSubscriptionRegistry({ redis, namespace })
+  const quotas = { subscriptions: 10_000_000, subscriptionsPerStore: 10_000 }
+  let changes = 0
+  let created
+  let stopped = false
+  const loop = (async () => {
+    const start = Date.now()
+    while (!stopped) {
+      if (created) {
+        await subscriptions.remove(tenantId, created)
+        created = undefined
+      } else {
+        const { record } = newSubscriptionRecord(box, {
+          tenantId, callbackUrl: `${url}?n=${changes}`, filters: { storeId: storeOf(changes % 1000) }, flow: { platform: 'api', workflowName: 'churn' },
+        })
+        await subscriptions.create(record, quotas)
+        created = record.id
+      }
+      changes += 1
+      const due = start + (changes * 1000) / changesPerSecond
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())))
+    }
+  })()
+  return {
+    async stop() {
+      stopped = true
+      await loop
+      return changes
+    },
+    /** Resolves once `count` changes were made, then stops. */
+    async stopAfter(count) {
+      while (changes < count) await new Promise((resolve) => setTimeout(resolve, 5))
+      return this.stop()
+    },
+  }
 }

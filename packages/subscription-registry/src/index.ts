@@ -1,5 +1,7 @@
 export { createSubscriptionRegistry, type SubscriptionRegistry } from './registry.js'
-export type { ChangeWatch, RecordChange, RedisClient, SubscriptionPage, SubscriptionQuotas, Subscriptions, SubscriptionsChanged } from './subscriptions.js'
+export type {
+  ChangedSubscription, ChangeWatch, IndexedSubscriptions, RecordChange, RedisClient, SubscriptionPage, SubscriptionQuotas, Subscriptions, SubscriptionsChanged, WatchOptions,
+} from './subscriptions.js'
 export { defaultSubscriptionQuotas, QuotaExceededError } from './subscriptions.js'
 export type { AttemptBatch, Attempts, DeadLetters, DeadLettersSince, FailureStreak, Failures, SubscriptionRef } from './history.js'
 export { historyLimits } from './layout.js'

@@ -1,5 +1,8 @@
 import { tenantKey, type KeyLayout } from '@arrivals/contracts'
 
+/** The store of subscriptions without a store filter, in the per-store counts and index (no store id contains a space). */
+export const EVERY_STORE = 'every store'
+
 /**
  * The Redis layout of subscriptions and their delivery history: one function per key, every key under
  * the namespace, every per-tenant key through contracts' `tenantKey` (where a cluster hash tag goes).
@@ -11,8 +14,16 @@ import { tenantKey, type KeyLayout } from '@arrivals/contracts'
  * - `fingerprints(t)`   hash  fingerprint → subscriptionId (a re-subscribe finds the existing one).
  * - `storeCounts(t)`    hash  storeId (or "every store") → how many subscriptions filter on it, for the
  *   per-store quota; kept by the create and remove scripts, rebuilt from the records when missing.
- * - `version(t)`        counter, INCR on every change, with a PUBLISH of the tenant id on
- *   `subscriptionsChanged` in the same script, so readers cache a tenant and drop it on change.
+ * - `storeIndex(t, type, store)` set of the ids of the tenant's subscriptions to one event type on one
+ *   store (`every store` for those without a store filter), kept by the create, replace and remove
+ *   scripts in the same step as the record, so a reader finds an event's candidates with two set
+ *   reads, never a tenant-wide load. The scripts build these keys from `storeIndexPrefix(t)` and the
+ *   record (same hash tag, so the same cluster slot as the tenant's other keys).
+ * - `indexed(t)`        "1" once the tenant's index is complete (`ensureIndexed` backfills records
+ *   stored before the index existed, in HSCAN pages, then sets it).
+ * - `version(t)`        counter, INCR on every change, with a PUBLISH on `subscriptionsChanged` in the same script: the tenant id,
+ *   then (one change of one subscription) its id, event type and store, newline-separated, so readers
+ *   drop just that subscription and its store's index entry.
  * - `attempts(s)`       list of AttemptRecord JSON, newest first, capped, expiring 30 days after the last.
  * - `failures(s)`       hash `count`, `since`: the current streak of consecutive failed attempts.
  * - `deadLetters(t)`    hash deadLetterId → DeadLetterRecord JSON, with `deadLettersByTime(t)`, a
@@ -33,6 +44,10 @@ export function registryKeys(namespace: string, layout: KeyLayout = 'single') {
     fingerprints: (tenantId: string) => tenantKey(namespace, tenantId, 'fingerprints', layout),
     version: (tenantId: string) => tenantKey(namespace, tenantId, 'version', layout),
     storeCounts: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:per-store', layout),
+    storeIndexPrefix: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:index:', layout),
+    storeIndex: (tenantId: string, eventType: string, storeId: string | undefined) =>
+      tenantKey(namespace, tenantId, `subscriptions:index:${eventType}:${storeId ?? EVERY_STORE}`, layout),
+    indexed: (tenantId: string) => tenantKey(namespace, tenantId, 'subscriptions:indexed', layout),
     deadLetters: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters', layout),
     deadLettersByTime: (tenantId: string) => tenantKey(namespace, tenantId, 'dead-letters:by-time', layout),
     attempts: perSubscription('attempts'),

@@ -25,16 +25,35 @@ export function createMemoryRegistry(): SubscriptionRegistry {
   const historyKey = (tenantId: string, subscriptionId: string) => `${tenantId}\u0000${subscriptionId}`
   const parse = (json: string) => JSON.parse(json) as SubscriptionRecord
 
-  function changed(tenantId: string): void {
+  /** A change of the tenant; of one subscription when `record` is given (the signal names it, as the scripts' does). */
+  function changed(tenantId: string, record?: SubscriptionRecord): void {
     versions.set(tenantId, (versions.get(tenantId) ?? 0) + 1)
+    const change: SubscriptionsChanged = record
+      ? { tenantId, subscription: { id: record.id, eventType: record.eventType, storeId: record.filters.storeId } }
+      : { tenantId }
     // Like a PUBLISH: heard after the write, never during it.
-    for (const listener of listeners) queueMicrotask(() => listener({ tenantId }))
+    for (const listener of listeners) queueMicrotask(() => listener(change))
   }
 
   function write(record: SubscriptionRecord): SubscriptionRecord {
     of(records, record.tenantId).set(record.id, JSON.stringify(record))
-    changed(record.tenantId)
+    changed(record.tenantId, record)
     return record
+  }
+
+  /** The ids the Redis index set of this event type and store holds (there: a set kept by the scripts). */
+  function indexed(tenantId: string, eventType: string, storeId: string | undefined): string[] {
+    const ids: string[] = []
+    for (const [id, json] of records.get(tenantId) ?? []) {
+      let record: SubscriptionRecord
+      try {
+        record = parse(json)
+      } catch {
+        continue
+      }
+      if (record.eventType === eventType && record.filters.storeId === storeId) ids.push(id)
+    }
+    return ids
   }
 
   const subscriptions: Subscriptions = {
@@ -56,6 +75,19 @@ export function createMemoryRegistry(): SubscriptionRegistry {
     },
     async getStored(tenantId, id) {
       return records.get(tenantId)?.get(id)
+    },
+    async getStoredMany(tenantId, ids) {
+      return ids.map((id) => records.get(tenantId)?.get(id))
+    },
+    async candidates(tenantId, eventType, storeIds) {
+      return storeIds.map((storeId) => {
+        const ids = indexed(tenantId, eventType, storeId)
+        return { ids, records: ids.map((id) => records.get(tenantId)?.get(id)) }
+      })
+    },
+    async ensureIndexed() {
+      // Every record here is indexed as it is written (only Redis can hold records from before the index).
+      return false
     },
     async idByFingerprint(tenantId, fingerprint) {
       return fingerprints.get(tenantId)?.get(fingerprint)
@@ -98,15 +130,16 @@ export function createMemoryRegistry(): SubscriptionRegistry {
       const json = records.get(tenantId)?.get(id)
       if (json === undefined) return false
       records.get(tenantId)!.delete(id)
+      let removed: SubscriptionRecord | undefined
       try {
-        const { fingerprint } = parse(json)
-        if (fingerprints.get(tenantId)?.get(fingerprint) === id) fingerprints.get(tenantId)!.delete(fingerprint)
+        removed = parse(json)
+        if (fingerprints.get(tenantId)?.get(removed.fingerprint) === id) fingerprints.get(tenantId)!.delete(removed.fingerprint)
       } catch {
         // Not JSON: removed all the same.
       }
       attempts.delete(historyKey(tenantId, id))
       failures.delete(historyKey(tenantId, id))
-      changed(tenantId)
+      changed(tenantId, removed)
       return true
     },
     async importAll(list) {

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { SubscriptionRecord } from '@arrivals/contracts'
 import type { RegistryKeys } from './layout.js'
-import { CREATE, EVERY_STORE, REMOVE, REPLACE } from './scripts.js'
+import { CANDIDATES, CREATE, EVERY_STORE, INDEX_PAGE, REMOVE, REPLACE } from './scripts.js'
 
 /** Per-tenant limits on subscriptions, enforced by `create`. */
 export interface SubscriptionQuotas {
@@ -31,8 +32,24 @@ export interface SubscriptionPage {
 /** A change to apply to the current record; undefined leaves it as it is. */
 export type RecordChange = (current: SubscriptionRecord) => SubscriptionRecord | undefined
 
-/** What a change signal says: one tenant changed, or (after a reconnect) any may have. */
-export type SubscriptionsChanged = { tenantId: string } | { tenantId: undefined }
+/** The subscription one change was about: its id, event type and store (undefined: every store). */
+export interface ChangedSubscription {
+  id: string
+  eventType: string
+  storeId: string | undefined
+}
+
+/**
+ * What a change signal says: one subscription of a tenant changed (`subscription`), anything of one
+ * tenant may have (a bulk import, a record that is not JSON), or (after a reconnect) anything at all.
+ */
+export type SubscriptionsChanged = { tenantId: string; subscription?: ChangedSubscription } | { tenantId: undefined }
+
+/** The subscriptions of one index set: their ids and, beside each, the record as stored (undefined: gone meanwhile). */
+export interface IndexedSubscriptions {
+  ids: string[]
+  records: Array<string | undefined>
+}
 
 export interface Subscriptions {
   /**
@@ -44,6 +61,19 @@ export interface Subscriptions {
   get(tenantId: string, id: string): Promise<SubscriptionRecord | undefined>
   /** One record as stored (JSON), for a reader that checks records itself, as with `scan`. */
   getStored(tenantId: string, id: string): Promise<string | undefined>
+  /** Several records as stored (undefined where one is missing), in one read. */
+  getStoredMany(tenantId: string, ids: readonly string[]): Promise<Array<string | undefined>>
+  /**
+   * An event's candidates without loading the tenant: for each store asked (undefined: the
+   * subscriptions without a store filter), the ids of the tenant's subscriptions to `eventType` on that
+   * store, with their records as stored, in one round trip. Call `ensureIndexed` once per tenant first.
+   */
+  candidates(tenantId: string, eventType: string, storeIds: ReadonlyArray<string | undefined>): Promise<IndexedSubscriptions[]>
+  /**
+   * Makes sure the tenant's per-store index is complete: a tenant stored before the index existed is
+   * backfilled in HSCAN pages (idempotent; concurrent readers may all do it). True when it was built now.
+   */
+  ensureIndexed(tenantId: string): Promise<boolean>
   /** The id of the subscription stored under this fingerprint, if any. */
   idByFingerprint(tenantId: string, fingerprint: string): Promise<string | undefined>
   /** One HSCAN page of the tenant's records (operator listing). */
@@ -76,8 +106,10 @@ export interface Subscriptions {
    */
   remove(tenantId: string, id: string): Promise<boolean>
   /**
-   * Writes prepared records in bulk (seeding a benchmark or a migration) with one version bump and one
-   * change signal per tenant at the end; existing records with the same ids are overwritten.
+   * Writes prepared records in bulk (seeding a benchmark or a migration), with their fingerprints and
+   * index entries, then makes sure each tenant is indexed, with one version bump and one change signal
+   * (the tenant alone) per tenant at the end; existing records with the same ids are overwritten (an
+   * overwritten record's old index entry, if its store changed, stays behind: readers check the store).
    */
   importAll(records: readonly SubscriptionRecord[]): Promise<void>
   /**
@@ -85,7 +117,13 @@ export interface Subscriptions {
    * of the registry's client). After every (re)subscription it calls it with no tenant: a signal lost
    * while the connection was away cannot be told apart from none, so the reader starts afresh.
    */
-  watch(listener: (change: SubscriptionsChanged) => void, options?: { onError?: (error: Error) => void }): ChangeWatch
+  watch(listener: (change: SubscriptionsChanged) => void, options?: WatchOptions): ChangeWatch
+}
+
+export interface WatchOptions {
+  onError?: (error: Error) => void
+  /** The connection went away: signals may be missed until the next "start afresh". */
+  onLost?: () => void
 }
 
 export interface ChangeWatch {
@@ -126,17 +164,17 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
   /** 1 written, 0 changed meanwhile, -1 gone. */
   async function replace(tenantId: string, id: string, expected: string, next: SubscriptionRecord, alsoDelete: string[] = []): Promise<number> {
     return await redis.eval(REPLACE, 2 + alsoDelete.length, keys.subscriptions(tenantId), keys.version(tenantId), ...alsoDelete,
-      id, expected, JSON.stringify(next), keys.subscriptionsChanged, tenantId) as number
+      id, expected, JSON.stringify(next), keys.subscriptionsChanged, tenantId, keys.storeIndexPrefix(tenantId)) as number
   }
 
   const facet: Subscriptions = {
     async create(record, quotas = defaultSubscriptionQuotas) {
       const { tenantId } = record
       const store = record.filters.storeId ?? EVERY_STORE
-      const [outcome, id, limit] = await redis.eval(CREATE, 4,
-        keys.fingerprints(tenantId), keys.subscriptions(tenantId), keys.version(tenantId), keys.storeCounts(tenantId),
+      const [outcome, id, limit] = await redis.eval(CREATE, 5,
+        keys.fingerprints(tenantId), keys.subscriptions(tenantId), keys.version(tenantId), keys.storeCounts(tenantId), keys.indexed(tenantId),
         record.fingerprint, record.id, JSON.stringify(record), keys.subscriptionsChanged, tenantId, store,
-        quotas.subscriptions, quotas.subscriptionsPerStore) as [string, string, string?]
+        quotas.subscriptions, quotas.subscriptionsPerStore, keys.storeIndexPrefix(tenantId)) as [string, string, string?]
       if (outcome === 'quota') throw quotaExceeded(id as 'subscriptions' | 'subscriptions-per-store', Number(limit), record.filters.storeId)
       return outcome === 'created' ? { created: true } : { created: false, id }
     },
@@ -148,6 +186,27 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
 
     async getStored(tenantId, id) {
       return (await redis.hget(keys.subscriptions(tenantId), id)) ?? undefined
+    },
+
+    async getStoredMany(tenantId, ids) {
+      if (ids.length === 0) return []
+      return (await redis.hmget(keys.subscriptions(tenantId), ...ids)).map((json) => json ?? undefined)
+    },
+
+    async candidates(tenantId, eventType, storeIds) {
+      const sets = storeIds.map((storeId) => keys.storeIndex(tenantId, eventType, storeId))
+      const answer = await evalCached(redis, CANDIDATES, [keys.subscriptions(tenantId), ...sets], []) as Array<[string[], Array<string | null>]>
+      return answer.map(([ids, records]) => ({ ids, records: records.map((json) => json ?? undefined) }))
+    },
+
+    async ensureIndexed(tenantId) {
+      if (await redis.get(keys.indexed(tenantId)) === '1') return false
+      let cursor = '0'
+      do {
+        cursor = await redis.eval(INDEX_PAGE, 2, keys.subscriptions(tenantId), keys.indexed(tenantId),
+          keys.storeIndexPrefix(tenantId), cursor, INDEX_PAGE_SIZE) as string
+      } while (cursor !== '0')
+      return true
     },
 
     async idByFingerprint(tenantId, fingerprint) {
@@ -208,7 +267,8 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
 
     async remove(tenantId, id) {
       const removed = await redis.eval(REMOVE, 6, keys.subscriptions(tenantId), keys.fingerprints(tenantId), keys.version(tenantId),
-        keys.attempts(tenantId, id), keys.failures(tenantId, id), keys.storeCounts(tenantId), id, keys.subscriptionsChanged, tenantId) as number
+        keys.attempts(tenantId, id), keys.failures(tenantId, id), keys.storeCounts(tenantId), id, keys.subscriptionsChanged, tenantId,
+        keys.storeIndexPrefix(tenantId)) as number
       return removed === 1
     },
 
@@ -220,16 +280,19 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
           tenants.add(record.tenantId)
           pipelines.of(record.tenantId).hset(keys.subscriptions(record.tenantId), record.id, JSON.stringify(record))
           pipelines.of(record.tenantId).hset(keys.fingerprints(record.tenantId), record.fingerprint, record.id)
+          pipelines.of(record.tenantId).sadd(keys.storeIndex(record.tenantId, record.eventType, record.filters.storeId), record.id)
         }
         await pipelines.exec()
       }
       for (const tenantId of tenants) {
+        // Records stored before the index, if any, are indexed now (the imported ones already are).
+        await facet.ensureIndexed(tenantId)
         // The per-store counts are rebuilt from the records at the next create.
         await execOrThrow(redis.multi().del(keys.storeCounts(tenantId)).incr(keys.version(tenantId)).publish(keys.subscriptionsChanged, tenantId))
       }
     },
 
-    watch(listener, { onError = () => {} } = {}) {
+    watch(listener, { onError = () => {}, onLost = () => {} } = {}) {
       // Subscribed again by hand on every 'ready', so the "start afresh" signal follows the subscription.
       // In a cluster the channel is an ordinary one: PUBLISH reaches every node over the cluster bus,
       // so a subscriber on any node hears every tenant (registry README, "Redis Cluster").
@@ -237,9 +300,10 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
         ? (redis as Cluster).duplicate()
         : (redis as Redis).duplicate({ autoResubscribe: false, lazyConnect: false })
       subscriber.on('error', onError)
-      subscriber.on('message', (channel: string, tenantId: string) => {
-        if (channel === keys.subscriptionsChanged) listener({ tenantId })
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel === keys.subscriptionsChanged) listener(parseSignal(message))
       })
+      subscriber.on('close', onLost)
       subscriber.on('ready', () => {
         subscriber.subscribe(keys.subscriptionsChanged).then(() => listener({ tenantId: undefined }), onError)
       })
@@ -251,6 +315,33 @@ export function subscriptions(redis: RedisClient, keys: RegistryKeys): Subscript
     },
   }
   return facet
+}
+
+/** Records per page when backfilling a tenant's index (one script call each). */
+const INDEX_PAGE_SIZE = 1_000
+
+/** A change signal as published by the scripts: `tenant`, or `tenant\nid\neventType\nstore`. */
+export function parseSignal(message: string): SubscriptionsChanged {
+  const [tenantId, id, eventType, store] = message.split('\n')
+  if (id === undefined || eventType === undefined || store === undefined) return { tenantId: tenantId! }
+  return { tenantId: tenantId!, subscription: { id, eventType, storeId: store === EVERY_STORE ? undefined : store } }
+}
+
+const scriptDigests = new Map<string, string>()
+
+/**
+ * A read-only script on the hot path, sent by its SHA-1 (EVALSHA) and in full only when this Redis
+ * does not have it yet (NOSCRIPT): the write scripts stay plain EVAL, as they are rare.
+ */
+async function evalCached(redis: RedisClient, script: string, keyList: string[], args: Array<string | number>): Promise<unknown> {
+  let digest = scriptDigests.get(script)
+  if (!digest) scriptDigests.set(script, digest = createHash('sha1').update(script).digest('hex'))
+  try {
+    return await redis.evalsha(digest, keyList.length, ...keyList, ...args)
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+    return await redis.eval(script, keyList.length, ...keyList, ...args)
+  }
 }
 
 /** The refusal of a create over a quota, in words that name the quota and its limit. */

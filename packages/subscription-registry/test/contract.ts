@@ -193,6 +193,49 @@ export function registryContract(registry: () => SubscriptionRegistry): void {
       expect((await all(tenant)).size).toBe(5)
     })
 
+    it('finds an event\'s candidates by event type and store, kept in step by create, update and remove', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const onStore7 = subscriptionRecord(tenant, { filters: { storeId: 'store-7' } })
+      const everywhere = subscriptionRecord(tenant)
+      const otherType = subscriptionRecord(tenant, { eventType: 'inventory.stock-adjusted.v1', filters: { storeId: 'store-7' } })
+      for (const record of [onStore7, everywhere, otherType, subscriptionRecord(tenant, { filters: { storeId: 'store-8' } })]) await subscriptions.create(record)
+      await subscriptions.importAll([subscriptionRecord(tenantId('fabrikam'), { filters: { storeId: 'store-7' } })])
+      expect(await subscriptions.ensureIndexed(tenant)).toBe(false)
+      const read = async (storeIds: Array<string | undefined>) => (await subscriptions.candidates(tenant, 'inventory.goods-received.v1', storeIds))
+        .map(({ ids, records }) => ids.map((id, n) => [id, records[n] === undefined ? undefined : (JSON.parse(records[n]!) as { id: string }).id]))
+      expect(await read(['store-7', undefined])).toEqual([[[onStore7.id, onStore7.id]], [[everywhere.id, everywhere.id]]])
+      expect(await read(['store-9'])).toEqual([[]])
+      // An update that moves the store moves the id; a removal takes it out.
+      await subscriptions.update(tenant, everywhere.id, (current) => ({ ...current, filters: { storeId: 'store-9' } }))
+      expect(await read(['store-9', undefined])).toEqual([[[everywhere.id, everywhere.id]], []])
+      await subscriptions.remove(tenant, onStore7.id)
+      expect(await read(['store-7'])).toEqual([[]])
+      expect((await subscriptions.candidates(tenant, 'inventory.stock-adjusted.v1', ['store-7']))[0]!.ids).toEqual([otherType.id])
+      expect(await subscriptions.getStoredMany(tenant, [otherType.id, 'sub_none'])).toEqual([JSON.stringify(otherType), undefined])
+    })
+
+    it('names the subscription, its event type and store in the signal of its change; a bulk import signals the tenant', async () => {
+      const { subscriptions } = registry()
+      const tenant = tenantId('contoso')
+      const watch = await signals()
+      const record = subscriptionRecord(tenant, { filters: { storeId: 'store-3' } })
+      await subscriptions.create(record)
+      await subscriptions.disable(tenant, record.id, 'paused')
+      await subscriptions.remove(tenant, record.id)
+      const everywhere = subscriptionRecord(tenant)
+      await subscriptions.create(everywhere)
+      await subscriptions.importAll([subscriptionRecord(tenant)])
+      await eventually(() => watch.seen.filter((change) => change.tenantId === tenant).length === 5)
+      const subscription = { id: record.id, eventType: 'inventory.goods-received.v1', storeId: 'store-3' }
+      expect(watch.seen.filter((change) => change.tenantId === tenant)).toEqual([
+        { tenantId: tenant, subscription }, { tenantId: tenant, subscription }, { tenantId: tenant, subscription },
+        { tenantId: tenant, subscription: { id: everywhere.id, eventType: 'inventory.goods-received.v1', storeId: undefined } },
+        { tenantId: tenant },
+      ])
+      await watch.stop()
+    })
+
     it('answers nothing for an empty tenant', async () => {
       const { subscriptions } = registry()
       const tenant = tenantId('empty')

@@ -67,6 +67,26 @@ describe('races (compare-and-set)', () => {
 })
 
 describe('stored state the API cannot make', () => {
+  it('backfills the per-store index of a tenant stored before it, once, in pages', async () => {
+    const tenant = tenantId('contoso')
+    const legacy = Array.from({ length: 2_500 }, (_, n) => subscriptionRecord(tenant, { filters: n % 2 ? { storeId: `store-${n % 7}` } : {} }))
+    const pipeline = redis.pipeline()
+    for (const record of legacy) pipeline.hset(keys.subscriptions(tenant), record.id, JSON.stringify(record))
+    pipeline.hset(keys.subscriptions(tenant), 'sub_broken', 'not json')
+    await pipeline.exec()
+    expect((await registry.subscriptions.candidates(tenant, 'inventory.goods-received.v1', ['store-3']))[0]!.ids).toEqual([])
+    // A change made before the backfill is kept in step by its script all the same.
+    const added = subscriptionRecord(tenant, { filters: { storeId: 'store-3' } })
+    await registry.subscriptions.create(added, { subscriptions: 10_000, subscriptionsPerStore: 10_000 })
+    expect(await registry.subscriptions.ensureIndexed(tenant)).toBe(true)
+    expect(await registry.subscriptions.ensureIndexed(tenant)).toBe(false)
+    const [store3, everywhere] = await registry.subscriptions.candidates(tenant, 'inventory.goods-received.v1', ['store-3', undefined])
+    const expected = (storeId: string | undefined) => legacy.filter((record) => record.filters.storeId === storeId).map((record) => record.id)
+    expect(new Set(store3!.ids)).toEqual(new Set([...expected('store-3'), added.id]))
+    expect(new Set(everywhere!.ids)).toEqual(new Set(expected(undefined)))
+    expect(everywhere!.records.every((json) => json !== undefined)).toBe(true)
+  })
+
   it('creates afresh when the fingerprint names a subscription that no longer exists', async () => {
     const tenant = tenantId('contoso')
     await redis.hset(keys.fingerprints(tenant), 'fp-stale', 'sub_gone')
@@ -135,19 +155,22 @@ describe('expiry', () => {
 })
 
 describe('watch', () => {
-  it('subscribes again after a lost connection, says "start afresh" again, and keeps signalling', async () => {
+  it('subscribes again after a lost connection, says it was lost and "start afresh" again, and keeps signalling', async () => {
     const name = `registry-watch-${randomBytes(4).toString('hex')}`
     const named = new Redis(ns.redisUrl, { connectionName: name })
     const seen: SubscriptionsChanged[] = []
-    const watch = createSubscriptionRegistry({ redis: named, namespace: ns.namespace }).subscriptions.watch((change) => seen.push(change))
+    let lost = 0
+    const watch = createSubscriptionRegistry({ redis: named, namespace: ns.namespace }).subscriptions.watch((change) => seen.push(change), { onLost: () => (lost += 1) })
     try {
       await waitFor(() => seen.length === 1)
+      expect(lost).toBe(0)
       // Only this watch's own connection is cut: the Redis is shared with other test runs.
       const line = (await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub') as string).split('\n').find((entry) => entry.includes(`name=${name} `))
       const id = /\bid=(\d+)/.exec(line ?? '')?.[1]
       expect(id).toBeDefined()
       await redis.call('CLIENT', 'KILL', 'ID', id!)
       await waitFor(() => seen.filter((change) => change.tenantId === undefined).length === 2, { what: 'the second "start afresh"' })
+      expect(lost).toBe(1)
       const tenant = tenantId('contoso')
       await registry.subscriptions.create(subscriptionRecord(tenant))
       await waitFor(() => seen.some((change) => change.tenantId === tenant), { what: 'a change after the reconnect' })

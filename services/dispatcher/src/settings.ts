@@ -40,6 +40,8 @@ export interface DispatcherSettings {
   firstAttemptInline: boolean
   /** An endpoint answering slower than this (recent average) gets its first attempts through tasks. */
   inlineMaxLatencyMs: number
+  /** Most opened subscriptions (and as many per-store index entries) a replica keeps in memory. */
+  subscriptionCacheSize: number
   /** FLOW_RATE_LIMIT: at most this many webhooks per subscription in any window (null: unlimited). */
   flowRateLimit: FlowRate | null
   /** This replica's name in connection names (HOSTNAME: the pod's name); server.ts falls back to the process id. */
@@ -114,6 +116,8 @@ export const dispatcherSettingsTable = {
     'the fan-out stage makes the first attempt itself for a fast, healthy endpoint, waiting for its send slot (no second broker hop); otherwise, and for every retry, a task'),
   inlineMaxLatencyMs: setting('INLINE_MAX_LATENCY_MS', duration(250),
     'an endpoint whose recent answers (or a request in flight) take longer gets its first attempts through tasks'),
+  subscriptionCacheSize: setting('SUBSCRIPTION_CACHE_SIZE', integer(10_000, { min: 100, max: 1_000_000 }),
+    'most subscriptions a replica keeps opened in memory (secrets opened once while kept), and as many per-store index entries; the least recently used go first, so memory is bounded by this, not by how many subscriptions exist'),
   flowRateLimit: setting('FLOW_RATE_LIMIT', parsed(parseFlowRateLimit, null as FlowRate | null, `\`${DEFAULT_FLOW_RATE_LIMIT}\``),
     'at most this many webhooks per subscription in any window of this length, across every replica (`<count>/<duration>`, units `ms s m h`, or `unlimited`); Power Automate\'s per-flow limit on the Low profile. Over it deliveries wait in the retry tiers without spending an attempt; an operator may override it per subscription'),
   replicaName: setting('HOSTNAME', optionalText('(the process id)'), 'this replica\'s name in its broker and Redis connection names (Kubernetes sets it to the pod\'s)'),

@@ -4,6 +4,7 @@ import {
   type AttemptRecord, type GoodsReceivedEvent, type SubscriptionFilters, type SubscriptionRecord,
 } from '@arrivals/contracts'
 import { createEventPublisher, type EventPublisher } from '@arrivals/messaging'
+import { createSubscriptionRegistry } from '@arrivals/subscription-registry'
 import { registryKeys } from '@arrivals/subscription-registry/layout'
 import { createNamespace, waitFor, type TestNamespace } from '@arrivals/test-kit'
 import type { FastifyInstance } from 'fastify'
@@ -51,6 +52,7 @@ export class World {
   readonly ns = createNamespace('dispatcher')
   readonly redis = new Redis(this.ns.redisUrl)
   readonly keys = registryKeys(this.ns.namespace)
+  readonly registry = createSubscriptionRegistry({ redis: this.redis, namespace: this.ns.namespace })
   /** The tenant of each subscription `subscribe` wrote (the history is read by tenant and subscription). */
   private readonly tenants = new Map<string, string>()
   readonly key = randomBytes(32)
@@ -90,12 +92,8 @@ export class World {
       createdAt: now,
       updatedAt: now,
     }
-    await this.redis.multi()
-      .hset(this.keys.subscriptions(input.tenantId), id, JSON.stringify(record))
-      .hset(this.keys.fingerprints(input.tenantId), fingerprint, id)
-      .incr(this.keys.version(input.tenantId))
-      .exec()
-    await this.redis.publish(this.keys.subscriptionsChanged, input.tenantId)
+    // Through the registry's bulk write: the record, its fingerprint and its index entry, then the tenant's signal.
+    await this.registry.subscriptions.importAll([record])
     this.tenants.set(id, input.tenantId)
     return { id, secret, record }
   }

@@ -151,7 +151,7 @@ describe('POST /v1/triggers/goods-received', () => {
     expect(await redis.hget(keys.fingerprints(contoso.id), record.fingerprint)).toBe(body.id)
   })
 
-  it('signals every change: INCR version and PUBLISH the tenant on subscriptionsChanged', async () => {
+  it('signals every change: INCR version and PUBLISH the tenant, the subscription, its event type and store on subscriptionsChanged', async () => {
     const subscriber = new Redis(ns.redisUrl)
     const messages: string[] = []
     subscriber.on('message', (channel, message) => { if (channel === keys.subscriptionsChanged) messages.push(message) })
@@ -168,7 +168,8 @@ describe('POST /v1/triggers/goods-received', () => {
       await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${created.json().id}`, headers: as(fabrikam) })
       await waitFor(() => messages.length >= 2, { what: 'the change message for the delete' })
       expect(Number(await redis.get(keys.version(fabrikam.id)))).toBe(before + 2)
-      expect(messages).toEqual([fabrikam.id, fabrikam.id])
+      const changed = `${fabrikam.id}\n${created.json().id}\ninventory.goods-received.v1\nevery store`
+      expect(messages).toEqual([changed, changed])
     } finally {
       subscriber.disconnect()
     }

@@ -164,10 +164,16 @@ describe('drill: a RabbitMQ cluster and a Redis Cluster each lose a node under t
     const slots = new Set<number>()
     for (const record of records) {
       const tenantKeys = [keys.subscriptions(record.tenantId), keys.fingerprints(record.tenantId), keys.version(record.tenantId), keys.deadLetters(record.tenantId),
-        keys.deadLettersByTime(record.tenantId), keys.attempts(record.tenantId, record.id), keys.failures(record.tenantId, record.id)]
+        keys.deadLettersByTime(record.tenantId), keys.attempts(record.tenantId, record.id), keys.failures(record.tenantId, record.id),
+        keys.storeIndex(record.tenantId, record.eventType, record.filters.storeId), keys.indexed(record.tenantId)]
       const tenantSlots = new Set(await Promise.all(tenantKeys.map((key) => redis.slotOf(key))))
       expect(tenantSlots.size, record.tenantId).toBe(1)
       slots.add([...tenantSlots][0]!)
+    }
+    // The per-store index the scripts name from the tenant's prefix is written and read in that slot.
+    for (const record of records) {
+      expect((await writer.subscriptions.candidates(record.tenantId, record.eventType, [record.filters.storeId]))[0]!.ids).toEqual([record.id])
+      expect(await writer.subscriptions.ensureIndexed(record.tenantId)).toBe(false)
     }
     const mastersUsed = new Set(await Promise.all([...slots].map(async (slot) => (await redis.masterOf(slot)).port)))
     // Multi-key scripts and per-tenant pipelines work on the cluster.

@@ -68,7 +68,7 @@ export function createDispatcher(settings: DispatcherSettings, options: Dispatch
   const redis = createRedisClient(settings.redisUrl, log, `arrivals-dispatcher-${options.name ?? 'main'}`, settings.redisClusterNodes)
   const stored = createSubscriptionRegistry({ redis, namespace: settings.namespace })
   const box = createSecretBox(settings.encryptionKey)
-  const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log })
+  const cache = new SubscriptionCache({ subscriptions: stored.subscriptions, box, log, size: settings.subscriptionCacheSize })
   let changeWatch: ChangeWatch | undefined
   let pauseWatch: ChangeWatch | undefined
   const orderAndPace = createOrderAndPace({ redis, namespace: settings.namespace })
