@@ -1,6 +1,7 @@
 import type { AttemptRecord, DeadLetterClass, DeadLetterRecord, ArrivalsEvent, CatalogueEntry, DeliveryTask, SubscriptionRecord } from '@arrivals/contracts'
 import type { KeyObject } from 'node:crypto'
 import type { BaseLogger } from 'pino'
+import type { BudgetGrant, BudgetRequest } from '@arrivals/subscription-registry'
 import type { BrokerMessage } from './messages.js'
 import type { SendResult } from './policies/retry-policy.js'
 
@@ -124,21 +125,8 @@ export interface OrderQueue {
   release(task: OrderedTask, publish: (next: DeliveryTask) => Promise<void>): Promise<void>
 }
 
-/** A replica asking for a share of a subscription's budget (the registry's BudgetRequest). */
-export interface BudgetRequest {
-  want: number
-  limit: number
-  windowMs: number
-  /** How long the share may be spent near the limit, and (`longHoldMs`) while it is plainly not near. */
-  holdMs: number
-  longHoldMs: number
-  id: string
-  /** What the previous share left unused, given back in the same step. */
-  refund?: { id: string; granted: number; unused: number }
-}
-
 /** The flow rate shared by every replica: reservations of budget and receivers' pauses (the registry's `createOrderAndPace().budgets`). */
 export interface FlowBudgetStore {
-  reserve(tenantId: string, subscriptionId: string, request: BudgetRequest, nowMs?: number): Promise<{ granted: number; holdMs: number; pausedUntil?: number; freesAt?: number }>
+  reserve(tenantId: string, subscriptionId: string, request: BudgetRequest, nowMs?: number): Promise<BudgetGrant>
   pause(tenantId: string, subscriptionId: string, untilMs: number, nowMs?: number): Promise<void>
 }
